@@ -1,0 +1,68 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/storage"
+)
+
+// DefaultSessionTimeout is the inactivity after which a new session starts.
+const DefaultSessionTimeout = 30 * time.Minute
+
+// Locator resolves an IP address to a location (GeoIP). Implementations must
+// be safe for concurrent use. An address it knows nothing about yields the
+// zero Location and a nil error; locale selects the language of names
+// ("en" when empty or unknown).
+type Locator interface {
+	Locate(ctx context.Context, ip netip.Addr, locale string) (Location, error)
+}
+
+// DeviceDetector derives a Device from a user-agent string. Implementations
+// must be safe for concurrent use and should be cheap for repeated agents.
+type DeviceDetector interface {
+	Detect(userAgent string) Device
+}
+
+// Options configures an Engine. The zero value works: nil *Options passed
+// to Open means all defaults. Open copies the Options; later changes by the
+// caller have no effect.
+type Options struct {
+	// Rules are the audiences and experiences to serve. Nil means none;
+	// replace them later with Engine.SetRules.
+	Rules *rules.Set
+
+	// Store is where profiles live. Nil means Badger in the directory
+	// given to Open (or in memory when InMemory is set). The engine owns
+	// the store: Close closes it.
+	Store storage.Store
+	// InMemory keeps the default Badger store in memory; dir is ignored.
+	InMemory bool
+	// SyncWrites makes every Identify durable (fsynced) before it returns.
+	SyncWrites bool
+
+	// SessionTimeout is the inactivity after which a new session starts;
+	// 0 means DefaultSessionTimeout.
+	SessionTimeout time.Duration
+	// ProfileTTL, when positive, expires a profile that has not been
+	// written for that long.
+	ProfileTTL time.Duration
+
+	// Locator resolves request IPs to locations when a request enables the
+	// "location" or "ip-enrichment" feature. Nil disables IP lookups.
+	Locator Locator
+	// Devices derives the device from context.userAgent. Nil means the
+	// built-in detector.
+	Devices DeviceDetector
+
+	// Logger receives the engine's logs. Nil discards them.
+	Logger *slog.Logger
+	// OnExposure, when set, is called (outside any lock, from the goroutine
+	// that called Identify) for each newly exposed variant.
+	OnExposure func(Exposure)
+	// Now is the clock; nil means time.Now. Tests use a fake clock.
+	Now func() time.Time
+}
