@@ -289,7 +289,7 @@ audiences:
   - id: buyers
     when: eventCount("purchase", "30d") >= 2
   - id: pricing
-    when: viewedPage("/pricing*")
+    when: viewedPage("/pricing/*")
   - id: utm
     when: campaign.source == "newsletter"
 `, nil)
