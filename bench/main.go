@@ -1,0 +1,182 @@
+// Command bench measures tailor: pure audience evaluation, and full
+// Identify calls on Badger on disk or in memory, over a generated workload
+// or the user's own rules and profiles. See README.md in this directory
+// for every flag and the figures measured on the project's machine.
+//
+//	go run ./bench -mode eval -workload peer
+//	go run ./bench -mode identify-disk -n 1000000 -dir /tmp/store -zipf 1.1 -duration 30s
+//	go run ./bench -rules my-rules.yaml -profiles sample.ndjson -mode eval
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"time"
+
+	"github.com/tailorhq/tailor/bench/runner"
+	"github.com/tailorhq/tailor/bench/workload"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// options are the command's flags.
+type options struct {
+	cfg        runner.Config
+	dumpRules  bool
+	jsonOut    bool
+	svg        string
+	top        int
+	cpuProfile string
+	progress   string
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	c := &o.cfg
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: go run ./bench [flags]\n\nflags:")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.Mode, "mode", runner.ModeEval, "what to measure: eval (audiences over prepared profiles, no store), identify-disk (Identify on Badger on disk), identify-mem (Identify on Badger in memory)")
+	fs.StringVar(&c.Workload.Kind, "workload", workload.KindMixed, "generated workload: mixed (audiences of mixed shapes and experiences) or peer (the flag-SDK comparison: one audience, one 50/50 experience)")
+	fs.Uint64Var(&c.Workload.Seed, "seed", 1, "seed of the generated profiles and rules")
+	fs.IntVar(&c.Workload.Profiles, "n", 1_000_000, "number of generated profiles")
+	fs.IntVar(&c.Workload.Audiences, "audiences", 100, "number of generated audiences (mixed workload)")
+	fs.IntVar(&c.Workload.Experiences, "experiences", 20, "number of generated experiences (mixed workload; 0 for none)")
+	fs.StringVar(&c.RulesFile, "rules", "", "use this rules file (YAML or JSON) instead of generated rules")
+	fs.StringVar(&c.SamplesFile, "profiles", "", "use the profiles of this NDJSON file instead of generated ones (see README)")
+	fs.BoolVar(&o.dumpRules, "dump-rules", false, "print the generated rules file (YAML) and exit")
+	fs.IntVar(&c.Concurrency, "concurrency", 0, "measuring goroutines (default GOMAXPROCS)")
+	fs.IntVar(&c.PopulateConcurrency, "populate-concurrency", 0, "goroutines filling the store (default 8*GOMAXPROCS)")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to measure (ignored with -ops)")
+	fs.Uint64Var(&c.Ops, "ops", 0, "measure exactly this many operations instead of -duration")
+	fs.Float64Var(&c.Zipf, "zipf", 0, "draw profile ids from a Zipf distribution of exponent s > 1 (real traffic: 1.1); 0 means uniform")
+	fs.BoolVar(&c.Sync, "sync", false, "identify-disk: fsync every Identify before it returns (SyncWrites)")
+	fs.StringVar(&c.Dir, "dir", "", "identify-disk: store directory (default a temporary one, removed after); a directory holding the same workload is reused without populating")
+	fs.Int64Var(&c.Badger.ValueThreshold, "value-threshold", 0, "Badger ValueThreshold in bytes (0: the store's default)")
+	fs.Int64Var(&c.Badger.MemTableSize, "memtable-size", 0, "Badger MemTableSize in bytes (0: the store's default)")
+	fs.IntVar(&c.Badger.NumMemtables, "num-memtables", 0, "Badger NumMemtables (0: the store's default)")
+	fs.Int64Var(&c.Badger.BlockCacheSize, "block-cache", 0, "Badger BlockCacheSize in bytes (0: the store's default)")
+	fs.Int64Var(&c.Badger.IndexCacheSize, "index-cache", 0, "Badger IndexCacheSize in bytes (0: keep all indexes in memory)")
+	fs.BoolVar(&c.Badger.DisableGroupCommit, "no-group-commit", false, "commit every Identify in its own Badger transaction (for comparison)")
+	fs.IntVar(&c.AudienceSample, "audience-sample", 200, "profiles the slowest-audiences table is measured over (negative: skip the table)")
+	fs.IntVar(&o.top, "top", 10, "rows of the slowest-audiences table")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
+	fs.StringVar(&o.svg, "svg", "", "write the latency histogram as SVG to this file")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	fs.StringVar(&o.progress, "progress", "auto", "live progress line: auto (when stdout is a terminal), on, off")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if c.Workload.Experiences == 0 {
+		c.Workload.NoExperiences = true
+	}
+	switch o.progress {
+	case "auto", "on", "off":
+	default:
+		return nil, fmt.Errorf("%w: -progress %q is not auto, on or off", errUsage, o.progress)
+	}
+	if c.Workload.Profiles <= 0 {
+		return nil, fmt.Errorf("%w: -n %d must be positive", errUsage, c.Workload.Profiles)
+	}
+	if c.Workload.Audiences <= 0 {
+		return nil, fmt.Errorf("%w: -audiences %d must be positive", errUsage, c.Workload.Audiences)
+	}
+	return o, nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if o.dumpRules {
+		g, err := workload.New(o.cfg.Workload)
+		if err != nil {
+			return err
+		}
+		y, _, err := g.Rules()
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(y)
+		return err
+	}
+	tty := false
+	if f, ok := stdout.(*os.File); ok {
+		tty = isTerminal(f)
+	}
+	if o.progress == "on" || (o.progress == "auto" && tty && !o.jsonOut) {
+		o.cfg.Progress = stdout
+		if o.jsonOut {
+			o.cfg.Progress = stderr
+		}
+	}
+	o.cfg.Log = stderr
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := runner.Run(ctx, o.cfg)
+	if err != nil {
+		return err
+	}
+	if o.svg != "" {
+		f, err := os.Create(o.svg)
+		if err != nil {
+			return err
+		}
+		if err := rep.WriteSVG(f); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	if o.jsonOut {
+		return rep.WriteJSON(stdout)
+	}
+	return rep.WriteText(stdout, o.top)
+}

@@ -1,0 +1,108 @@
+package runner
+
+import (
+	"context"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/tailorhq/tailor/bench/report"
+	"github.com/tailorhq/tailor/bench/workload"
+	"github.com/tailorhq/tailor/rules"
+)
+
+// evalPool is how many distinct profiles eval mode cycles through: enough
+// to defeat caches of one profile, few enough to hold as rule
+// environments.
+const evalPool = 4096
+
+// runEval measures pure evaluation: every audience of set over a prepared
+// rule environment, no store and no events.
+func runEval(ctx context.Context, cfg *Config, src *source, set *rules.Set, rep *report.Report) error {
+	profiles := src.profiles(evalPool)
+	envs := make([]rules.Env, len(profiles))
+	for k := range profiles {
+		envs[k] = profiles[k].Env(src.now)
+	}
+	var ruleErrs atomic.Uint64
+	err := drive(ctx, cfg, rep, len(envs), func(w *worker, i int) bool {
+		if w.matched == nil {
+			w.matched = make([]bool, len(set.Audiences))
+		}
+		if err := set.Match(&envs[i], w.matched); err != nil {
+			ruleErrs.Add(1)
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	rep.RuleErrors = ruleErrs.Load()
+	matched := make([]bool, len(set.Audiences))
+	var hits int
+	for k := range envs {
+		_ = set.Match(&envs[k], matched)
+		for _, m := range matched {
+			if m {
+				hits++
+			}
+		}
+	}
+	rep.Matched = float64(hits) / float64(len(envs))
+	rep.Memory = memory()
+	return nil
+}
+
+// AudienceCosts measures every audience of set alone (MatchOne) over the
+// rule environments of profiles at time now and returns them slowest
+// first, with the share of profiles each matched. Audiences run in
+// evaluation order so inAudience reads the results of the audiences it
+// depends on; its cost is the rule's own, not its dependencies'.
+func AudienceCosts(set *rules.Set, profiles []workload.Profile, now time.Time) []report.AudienceCost {
+	if len(set.Audiences) == 0 || len(profiles) == 0 {
+		return nil
+	}
+	envs := make([]rules.Env, len(profiles))
+	matched := make([][]bool, len(profiles))
+	for k := range profiles {
+		envs[k] = profiles[k].Env(now)
+		matched[k] = make([]bool, len(set.Audiences))
+		_ = set.Match(&envs[k], matched[k])
+	}
+	// Repeat each rule enough times to read well above the clock's
+	// resolution, at least 2,000 evaluations per audience.
+	reps := max(1, 2000/len(envs))
+	out := make([]report.AudienceCost, len(set.Audiences))
+	for _, i := range set.Order() {
+		hits := 0
+		for k := range envs {
+			if matched[k][i] {
+				hits++
+			}
+		}
+		t0 := time.Now()
+		for range reps {
+			for k := range envs {
+				_, _ = set.MatchOne(&envs[k], i, matched[k])
+			}
+		}
+		el := time.Since(t0)
+		a := set.Audiences[i]
+		out[i] = report.AudienceCost{
+			ID:        a.ID,
+			When:      a.When,
+			MeanNs:    float64(el.Nanoseconds()) / float64(reps*len(envs)),
+			MatchRate: float64(hits) / float64(len(envs)),
+		}
+	}
+	slices.SortStableFunc(out, func(a, b report.AudienceCost) int {
+		switch {
+		case a.MeanNs > b.MeanNs:
+			return -1
+		case a.MeanNs < b.MeanNs:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
