@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tailorhq/tailor/bench/report"
+	"github.com/tailorhq/tailor/bench/workload"
 	"github.com/tailorhq/tailor/engine"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/storage"
@@ -31,67 +35,29 @@ type meta struct {
 // with every visitor (unless a reused directory already holds them), then
 // send one visit (a page and an identify event) per operation.
 func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, rep *report.Report) error {
-	bo := cfg.Badger
-	bo.SyncWrites = cfg.Sync
 	dir := cfg.Dir
-	want := meta{Kind: rep.Workload.Kind, Seed: cfg.Workload.Seed, Profiles: src.len(), Samples: cfg.SamplesFile}
-	reuse := false
-	switch {
-	case cfg.Mode == ModeIdentifyMem:
-		bo.InMemory = true
-	case dir == "":
+	if cfg.Mode == ModeIdentifyDisk && dir == "" {
 		tmp, err := os.MkdirTemp("", "tailor-bench-")
 		if err != nil {
 			return fmt.Errorf("runner: %w", err)
 		}
 		defer os.RemoveAll(tmp)
 		dir = tmp
-	default:
-		var err error
-		if reuse, err = checkDir(dir, want); err != nil {
-			return err
-		}
 	}
-	if !bo.InMemory {
-		bo.Dir = dir
-		rep.Workload.Dir = cfg.Dir
-	}
-
-	t0 := time.Now()
-	store, err := storage.OpenBadger(bo)
+	bo := cfg.Badger
+	bo.SyncWrites = cfg.Sync
+	bo.InMemory = cfg.Mode == ModeIdentifyMem
+	st, err := openStore(ctx, dir, src, rep.Workload.Kind, set, bo, cfg.PopulateConcurrency, cfg.Log)
 	if err != nil {
 		return err
 	}
-	eng, err := engine.Open(dir, &engine.Options{Rules: set, Store: store, SyncWrites: cfg.Sync})
-	if err != nil {
-		store.Close()
-		return err
-	}
-	rep.OpenSeconds = time.Since(t0).Seconds()
-	defer eng.Close()
+	defer st.Engine.Close()
+	rep.Workload.Dir = cfg.Dir
+	rep.OpenSeconds = st.OpenSeconds
+	rep.Populate = st.Populate
 
-	n := src.len()
-	if reuse {
-		rep.Populate = &report.Populate{Profiles: n, Reused: true}
-	} else {
-		if !bo.InMemory {
-			// A store half-filled by an interrupted run must not pass
-			// for a full one: the marker is written after populating.
-			_ = os.Remove(dirJoin(dir, metaFile))
-		}
-		p, err := populate(ctx, cfg, eng, src)
-		if err != nil {
-			return err
-		}
-		rep.Populate = p
-		if !bo.InMemory {
-			if err := writeMeta(dir, want); err != nil {
-				return err
-			}
-		}
-	}
-
-	err = drive(ctx, cfg, rep, n, func(w *worker, i int) bool {
+	eng := st.Engine
+	err = drive(ctx, cfg, rep, src.len(), func(w *worker, i int) bool {
 		v := src.visitor(i)
 		w.seq++
 		_, err := eng.Identify(ctx, v.ID, v.VisitRequest(w.seq))
@@ -102,15 +68,83 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 	}
 	rep.Memory = memory()
 	if !bo.InMemory {
-		lsm, vlog := store.Size()
+		lsm, vlog := st.Badger.Size()
 		rep.Store = &report.Store{LSMBytes: lsm, VlogBytes: vlog, DirBytes: dirSize(dir)}
 	}
 	return eng.Close()
 }
 
+// Store is an engine over a Badger store filled with a workload.
+type Store struct {
+	Engine *engine.Engine
+	// Badger is the engine's store (the engine owns it: close the Engine).
+	Badger *storage.Badger
+	// OpenSeconds is how long opening the store and the engine took.
+	OpenSeconds float64
+	Populate    *report.Populate
+}
+
+// OpenStore opens an engine with rules set over Badger (options bo; in dir,
+// or in memory with bo.InMemory) and writes every profile of gen through
+// Identify from populateConcurrency goroutines, unless dir already holds
+// that workload (then it is reused as is). log, when set, receives
+// populate progress. The caller closes Store.Engine.
+func OpenStore(ctx context.Context, dir string, gen *workload.Generator, set *rules.Set, bo storage.BadgerOptions, populateConcurrency int, log io.Writer) (*Store, error) {
+	if populateConcurrency <= 0 {
+		populateConcurrency = 8 * runtime.GOMAXPROCS(0)
+	}
+	src := &source{gen: gen, now: gen.Config().Now}
+	return openStore(ctx, dir, src, gen.Config().Kind, set, bo, populateConcurrency, log)
+}
+
+func openStore(ctx context.Context, dir string, src *source, kind string, set *rules.Set, bo storage.BadgerOptions, conc int, log io.Writer) (*Store, error) {
+	want := meta{Kind: kind, Seed: src.gen.Config().Seed, Profiles: src.len()}
+	if src.samples != nil {
+		want.Samples = fmt.Sprint(len(src.samples), " samples")
+	}
+	reuse := false
+	if bo.InMemory {
+		dir = ""
+	} else {
+		var err error
+		if reuse, err = checkDir(dir, want); err != nil {
+			return nil, err
+		}
+		bo.Dir = dir
+	}
+	t0 := time.Now()
+	bs, err := storage.OpenBadger(bo)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.Open(dir, &engine.Options{Rules: set, Store: bs, SyncWrites: bo.SyncWrites})
+	if err != nil {
+		bs.Close()
+		return nil, err
+	}
+	st := &Store{Engine: eng, Badger: bs, OpenSeconds: time.Since(t0).Seconds()}
+	if reuse {
+		st.Populate = &report.Populate{Profiles: src.len(), Reused: true}
+		return st, nil
+	}
+	if !bo.InMemory {
+		// A store half-filled by an interrupted run must not pass for a
+		// full one: the marker is written after populating.
+		_ = os.Remove(filepath.Join(dir, metaFile))
+	}
+	if st.Populate, err = populate(ctx, conc, log, eng, src); err == nil && !bo.InMemory {
+		err = writeMeta(dir, want)
+	}
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
 // populate writes every visitor through Identify from many goroutines,
 // logging progress every second.
-func populate(ctx context.Context, cfg *Config, eng *engine.Engine, src *source) (*report.Populate, error) {
+func populate(ctx context.Context, conc int, log io.Writer, eng *engine.Engine, src *source) (*report.Populate, error) {
 	n := src.len()
 	var next, done atomic.Int64
 	var firstErr error
@@ -120,7 +154,7 @@ func populate(ctx context.Context, cfg *Config, eng *engine.Engine, src *source)
 	start := time.Now()
 	stop := make(chan struct{})
 	var logger sync.WaitGroup
-	if cfg.Log != nil {
+	if log != nil {
 		logger.Go(func() {
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
@@ -130,13 +164,13 @@ func populate(ctx context.Context, cfg *Config, eng *engine.Engine, src *source)
 					return
 				case <-t.C:
 					d := done.Load()
-					fmt.Fprintf(cfg.Log, "populate: %d/%d profiles (%.0f/s)\n", d, n, float64(d)/time.Since(start).Seconds())
+					fmt.Fprintf(log, "populate: %d/%d profiles (%.0f/s)\n", d, n, float64(d)/time.Since(start).Seconds())
 				}
 			}
 		})
 	}
 	var wg sync.WaitGroup
-	for range cfg.PopulateConcurrency {
+	for range conc {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
@@ -194,7 +228,7 @@ func checkDir(dir string, want meta) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("runner: dir: %w", err)
 	}
-	b, err := os.ReadFile(dirJoin(dir, metaFile))
+	b, err := os.ReadFile(filepath.Join(dir, metaFile))
 	if err != nil {
 		return false, fmt.Errorf("%w: dir %s is not empty and holds no %s; use an empty or new directory", ErrConfig, dir, metaFile)
 	}
@@ -213,10 +247,8 @@ func writeMeta(dir string, m meta) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(dirJoin(dir, metaFile), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, metaFile), b, 0o644); err != nil {
 		return fmt.Errorf("runner: %w", err)
 	}
 	return nil
 }
-
-func dirJoin(dir, name string) string { return dir + string(os.PathSeparator) + name }
