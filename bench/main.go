@@ -39,6 +39,7 @@ var errUsage = errors.New("usage")
 type options struct {
 	cfg        runner.Config
 	dumpRules  bool
+	dumpProfs  bool
 	jsonOut    bool
 	svg        string
 	top        int
@@ -64,6 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&c.RulesFile, "rules", "", "use this rules file (YAML or JSON) instead of generated rules")
 	fs.StringVar(&c.SamplesFile, "profiles", "", "use the profiles of this NDJSON file instead of generated ones (see README)")
 	fs.BoolVar(&o.dumpRules, "dump-rules", false, "print the generated rules file (YAML) and exit")
+	fs.BoolVar(&o.dumpProfs, "dump-profiles", false, "print the generated profiles (-n of them) as NDJSON in the -profiles format and exit")
 	fs.IntVar(&c.Concurrency, "concurrency", 0, "measuring goroutines (default GOMAXPROCS)")
 	fs.IntVar(&c.PopulateConcurrency, "populate-concurrency", 0, "goroutines filling the store (default 8*GOMAXPROCS)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to measure (ignored with -ops)")
@@ -133,6 +135,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		_, err = stdout.Write(y)
 		return err
+	}
+	if o.dumpProfs {
+		g, err := workload.New(o.cfg.Workload)
+		if err != nil {
+			return err
+		}
+		return g.WriteNDJSON(stdout)
 	}
 	tty := false
 	if f, ok := stdout.(*os.File); ok {

@@ -134,32 +134,35 @@ type weighted[T any] struct {
 	w float64
 }
 
-func pick[T any](r *rand.Rand, xs []weighted[T]) T {
+func pick[T any](r *rand.Rand, xs []weighted[T]) T { return xs[pickIndex(r, xs)].v }
+
+// pickIndex draws an index of xs with probability proportional to weight.
+func pickIndex[T any](r *rand.Rand, xs []weighted[T]) int {
 	var total float64
 	for _, x := range xs {
 		total += x.w
 	}
 	f := r.Float64() * total
-	for _, x := range xs {
+	for i, x := range xs {
 		if f < x.w {
-			return x.v
+			return i
 		}
 		f -= x.w
 	}
-	return xs[len(xs)-1].v
+	return len(xs) - 1
 }
 
 type country struct {
 	code, name, continent, tz, locale string
 	regions                           []weighted[[2]string] // code, name
-	cities                            []string
+	cities                            []string // the city of each region
 }
 
 var countries = []weighted[country]{
 	{country{"US", "United States", "NA", "America/New_York", "en-US",
 		[]weighted[[2]string]{{[2]string{"CA", "California"}, 12}, {[2]string{"NY", "New York"}, 7}, {[2]string{"TX", "Texas"}, 8}, {[2]string{"WA", "Washington"}, 3}, {[2]string{"FL", "Florida"}, 6}, {[2]string{"IL", "Illinois"}, 4}},
 		[]string{"San Francisco", "New York", "Austin", "Seattle", "Miami", "Chicago"}}, 30},
-	{country{"GB", "United Kingdom", "EU", "Europe/London", "en-GB", []weighted[[2]string]{{[2]string{"ENG", "England"}, 8}, {[2]string{"SCT", "Scotland"}, 1}}, []string{"London", "Manchester", "Edinburgh"}}, 8},
+	{country{"GB", "United Kingdom", "EU", "Europe/London", "en-GB", []weighted[[2]string]{{[2]string{"ENG", "England"}, 8}, {[2]string{"SCT", "Scotland"}, 1}}, []string{"London", "Edinburgh"}}, 8},
 	{country{"DE", "Germany", "EU", "Europe/Berlin", "de-DE", []weighted[[2]string]{{[2]string{"BE", "Berlin"}, 3}, {[2]string{"BY", "Bavaria"}, 4}, {[2]string{"HH", "Hamburg"}, 2}}, []string{"Berlin", "Munich", "Hamburg"}}, 8},
 	{country{"FR", "France", "EU", "Europe/Paris", "fr-FR", []weighted[[2]string]{{[2]string{"IDF", "Île-de-France"}, 5}, {[2]string{"ARA", "Auvergne-Rhône-Alpes"}, 2}}, []string{"Paris", "Lyon"}}, 6},
 	{country{"CA", "Canada", "NA", "America/Toronto", "en-CA", []weighted[[2]string]{{[2]string{"ON", "Ontario"}, 5}, {[2]string{"QC", "Quebec"}, 3}, {[2]string{"BC", "British Columbia"}, 2}}, []string{"Toronto", "Montreal", "Vancouver"}}, 6},
@@ -264,7 +267,7 @@ func (g *Generator) rng(i int) *rand.Rand {
 
 // visitor makes the first draws of visitor i: country, region, user agent
 // and user id (40% of visitors are known users).
-func (g *Generator) visitor(r *rand.Rand, i int) (c country, reg [2]string, ag agent, userID string) {
+func (g *Generator) visitor(r *rand.Rand, i int) (c country, reg [3]string, ag agent, userID string) {
 	c = pick(r, countries)
 	if g.cfg.Kind == KindPeer {
 		// The peer scenario: every visitor matches its one audience.
@@ -273,7 +276,8 @@ func (g *Generator) visitor(r *rand.Rand, i int) (c country, reg [2]string, ag a
 			c = countries[4].v
 		}
 	}
-	reg = pick(r, c.regions)
+	k := pickIndex(r, c.regions)
+	reg = [3]string{c.regions[k].v[0], c.regions[k].v[1], c.cities[k]}
 	ag = pick(r, agents)
 	if r.Float64() < 0.4 {
 		userID = fmt.Sprintf("user-%d-%d", g.cfg.Seed, i)
@@ -300,7 +304,7 @@ func (g *Generator) profile(i int) Profile {
 		Campaign:  pick(r, campaigns),
 		Location: rules.Location{
 			Coordinates: &rules.Coordinates{Latitude: math.Round((r.Float64()*140-70)*1e4) / 1e4, Longitude: math.Round((r.Float64()*360-180)*1e4) / 1e4},
-			City:        c.cities[r.IntN(len(c.cities))],
+			City:        reg[2],
 			Region:      reg[1],
 			RegionCode:  reg[0],
 			Country:     c.name,

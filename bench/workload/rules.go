@@ -17,6 +17,10 @@ type shape struct {
 
 func quote(s string) string { return strconv.Quote(s) }
 
+// yamlQuote writes s as a YAML single-quoted scalar, which keeps the
+// double quotes of expressions readable.
+func yamlQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
 func quoteList(xs []string) string {
 	q := make([]string, len(xs))
 	for i, x := range xs {
@@ -44,7 +48,7 @@ var shapes = []shape{
 	}},
 	{"trait-in", func(r *rand.Rand, _ []string) (string, string) {
 		ps := some(r, plans, 2)
-		return "Paid plans " + strings.Join(ps, "/"), fmt.Sprintf("traits.plan in %s", quoteList(ps))
+		return "Plans " + strings.Join(ps, " or "), fmt.Sprintf("traits.plan in %s", quoteList(ps))
 	}},
 	{"numeric-range", func(r *rand.Rand, _ []string) (string, string) {
 		lo := []int{1, 10, 50, 200, 1000}[r.IntN(5)]
@@ -160,7 +164,7 @@ func (g *Generator) RulesYAML() []byte {
 		}
 		name, when := sh.gen(r, ids)
 		id := fmt.Sprintf("aud-%03d-%s", k, sh.kind)
-		fmt.Fprintf(&b, "  - id: %s\n    name: %s\n    when: %s\n", id, quote(name), quote(when))
+		fmt.Fprintf(&b, "  - id: %s\n    name: %s\n    when: %s\n", id, yamlQuote(name), yamlQuote(when))
 		ids = append(ids, id)
 	}
 	if g.cfg.Experiences == 0 {

@@ -218,3 +218,17 @@ func FoldEvents(id string, evs []engine.Event, now time.Time, det engine.DeviceD
 	p.Traits = maps.Clone(p.Traits)
 	return p, nil
 }
+
+// WriteNDJSON writes every generated profile as one line of the profile
+// format ReadSamples reads, so users see the format and can edit a sample.
+func (g *Generator) WriteNDJSON(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	for i := 0; i < g.Len(); i++ {
+		p := g.Profile(i)
+		if err := enc.Encode(&p); err != nil {
+			return fmt.Errorf("workload: profile %d: %w", i, err)
+		}
+	}
+	return bw.Flush()
+}

@@ -1,7 +1,9 @@
 package workload
 
 import (
+	"bytes"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -52,5 +54,28 @@ func TestReadSamplesErrors(t *testing.T) {
 				t.Fatalf("error = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestNDJSONRoundTrip(t *testing.T) {
+	g := newGen(t, Config{Profiles: 30, Seed: 5})
+	var buf bytes.Buffer
+	if err := g.WriteNDJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadSamples(&buf, fixedNow, func(int) string { t.Fatal("a written profile has no id"); return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 30 {
+		t.Fatalf("%d samples read back, want 30", len(got))
+	}
+	for i, s := range got {
+		want := g.Profile(i)
+		// JSON numbers come back as float64 already; compare the envs
+		// rules see.
+		if !reflect.DeepEqual(s.Profile.Env(fixedNow), want.Env(fixedNow)) {
+			t.Fatalf("profile %d changed through NDJSON:\n got %+v\nwant %+v", i, s.Profile, want)
+		}
 	}
 }

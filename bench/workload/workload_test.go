@@ -195,3 +195,11 @@ func TestEnvHistories(t *testing.T) {
 		t.Fatalf("Match = %v, %v; want true", m[0], err)
 	}
 }
+
+func TestEveryRegionHasACity(t *testing.T) {
+	for _, c := range countries {
+		if len(c.v.cities) != len(c.v.regions) {
+			t.Errorf("%s: %d cities for %d regions", c.v.code, len(c.v.cities), len(c.v.regions))
+		}
+	}
+}
