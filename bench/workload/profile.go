@@ -155,7 +155,7 @@ func pickIndex[T any](r *rand.Rand, xs []weighted[T]) int {
 type country struct {
 	code, name, continent, tz, locale string
 	regions                           []weighted[[2]string] // code, name
-	cities                            []string // the city of each region
+	cities                            []string              // the city of each region
 }
 
 var countries = []weighted[country]{
