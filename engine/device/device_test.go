@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tailorhq/tailor/engine"
 	"github.com/tailorhq/tailor/engine/device"
 	"github.com/tailorhq/tailor/rules"
 )
@@ -206,3 +207,5 @@ func BenchmarkDetect(b *testing.B) {
 		}
 	})
 }
+
+var _ engine.DeviceDetector = (*device.Detector)(nil)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/maxmind/mmdbwriter/mmdbtype"
 
+	"github.com/tailorhq/tailor/engine"
 	"github.com/tailorhq/tailor/engine/geoip"
 	"github.com/tailorhq/tailor/rules"
 )
@@ -412,3 +413,5 @@ func BenchmarkLocate(b *testing.B) {
 		})
 	})
 }
+
+var _ engine.Locator = (*geoip.DB)(nil)
