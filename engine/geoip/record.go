@@ -88,12 +88,13 @@ func lowerTag(c byte) byte {
 	return c
 }
 
-// UnmarshalMaxMindDBCursor implements mmdbdata.CursorUnmarshaler for the
-// top-level record map.
-func (r *record) UnmarshalMaxMindDBCursor(c mmdbdata.Cursor) (mmdbdata.Cursor, error) {
+// fields calls field for each entry of the map at c, in file order, and
+// returns the cursor after the map. field must consume the value and return
+// the cursor after it.
+func fields(c mmdbdata.Cursor, field func(key []byte, value mmdbdata.Cursor) (mmdbdata.Cursor, error)) (mmdbdata.Cursor, error) {
 	entries, err := c.MapReader()
 	if err != nil {
-		return mmdbdata.Cursor{}, fmt.Errorf("record: %w", err)
+		return mmdbdata.Cursor{}, err
 	}
 	next := entries.First()
 	for range entries.Len() {
@@ -101,107 +102,74 @@ func (r *record) UnmarshalMaxMindDBCursor(c mmdbdata.Cursor) (mmdbdata.Cursor, e
 		if err != nil {
 			return mmdbdata.Cursor{}, err
 		}
-		switch string(key) {
-		case "city":
-			next, err = r.entity(value, &r.out.City, nil)
-		case "country":
-			next, err = r.entity(value, &r.out.Country, &r.out.CountryCode)
-		case "continent":
-			next, err = r.entity(value, &r.continentName, &r.continentCode)
-		case "postal":
-			next, err = r.postal(value)
-		case "subdivisions":
-			next, err = r.subdivisions(value)
-		case "location":
-			next, err = r.location(value)
-		default:
-			next, err = value.Skip()
-		}
-		if err != nil {
+		if next, err = field(key, value); err != nil {
 			return mmdbdata.Cursor{}, fmt.Errorf("%s: %w", key, err)
 		}
 	}
 	return entries.End(next)
+}
+
+// UnmarshalMaxMindDBCursor implements mmdbdata.CursorUnmarshaler for the
+// top-level record map.
+func (r *record) UnmarshalMaxMindDBCursor(c mmdbdata.Cursor) (mmdbdata.Cursor, error) {
+	return fields(c, func(key []byte, value mmdbdata.Cursor) (mmdbdata.Cursor, error) {
+		switch string(key) {
+		case "city":
+			return r.entity(value, &r.out.City, nil)
+		case "country":
+			return r.entity(value, &r.out.Country, &r.out.CountryCode)
+		case "continent":
+			return r.entity(value, &r.continentName, &r.continentCode)
+		case "postal":
+			return r.postal(value)
+		case "subdivisions":
+			return r.subdivisions(value)
+		case "location":
+			return r.location(value)
+		}
+		return value.Skip()
+	})
 }
 
 // entity decodes a map with "names" and a code ("iso_code", or "code" for
 // continents) into name and code (code may be nil).
 func (r *record) entity(c mmdbdata.Cursor, name, code *string) (mmdbdata.Cursor, error) {
-	entries, err := c.MapReader()
-	if err != nil {
-		return mmdbdata.Cursor{}, err
-	}
-	next := entries.First()
-	for range entries.Len() {
-		key, value, err := next.ReadMapKey()
-		if err != nil {
-			return mmdbdata.Cursor{}, err
-		}
+	return fields(c, func(key []byte, value mmdbdata.Cursor) (next mmdbdata.Cursor, err error) {
 		switch k := string(key); {
 		case k == "names":
-			next, err = r.names(value, name)
+			return r.names(value, name)
 		case code != nil && (k == "iso_code" || k == "code"):
 			*code, next, err = value.ReadStringMaxSize(maxStringSize)
-		default:
-			next, err = value.Skip()
+			return next, err
 		}
-		if err != nil {
-			return mmdbdata.Cursor{}, fmt.Errorf("%s: %w", key, err)
-		}
-	}
-	return entries.End(next)
+		return value.Skip()
+	})
 }
 
 // names picks the best name for the locale from a names map.
 func (r *record) names(c mmdbdata.Cursor, out *string) (mmdbdata.Cursor, error) {
-	entries, err := c.MapReader()
-	if err != nil {
-		return mmdbdata.Cursor{}, err
-	}
 	best := 0
-	next := entries.First()
-	for range entries.Len() {
-		key, value, err := next.ReadMapKey()
-		if err != nil {
-			return mmdbdata.Cursor{}, err
+	return fields(c, func(key []byte, value mmdbdata.Cursor) (mmdbdata.Cursor, error) {
+		tier := r.nameTier(key)
+		if tier <= best {
+			return value.Skip()
 		}
-		if tier := r.nameTier(key); tier > best {
-			var s string
-			s, next, err = value.ReadStringMaxSize(maxStringSize)
-			if err == nil && s != "" {
-				*out, best = s, tier
-			}
-		} else {
-			next, err = value.Skip()
+		s, next, err := value.ReadStringMaxSize(maxStringSize)
+		if err == nil && s != "" {
+			*out, best = s, tier
 		}
-		if err != nil {
-			return mmdbdata.Cursor{}, fmt.Errorf("names.%s: %w", key, err)
-		}
-	}
-	return entries.End(next)
+		return next, err
+	})
 }
 
 func (r *record) postal(c mmdbdata.Cursor) (mmdbdata.Cursor, error) {
-	entries, err := c.MapReader()
-	if err != nil {
-		return mmdbdata.Cursor{}, err
-	}
-	next := entries.First()
-	for range entries.Len() {
-		key, value, err := next.ReadMapKey()
-		if err != nil {
-			return mmdbdata.Cursor{}, err
+	return fields(c, func(key []byte, value mmdbdata.Cursor) (next mmdbdata.Cursor, err error) {
+		if string(key) != "code" {
+			return value.Skip()
 		}
-		if string(key) == "code" {
-			r.out.PostalCode, next, err = value.ReadStringMaxSize(maxStringSize)
-		} else {
-			next, err = value.Skip()
-		}
-		if err != nil {
-			return mmdbdata.Cursor{}, fmt.Errorf("%s: %w", key, err)
-		}
-	}
-	return entries.End(next)
+		r.out.PostalCode, next, err = value.ReadStringMaxSize(maxStringSize)
+		return next, err
+	})
 }
 
 // subdivisions decodes the first (largest) subdivision as the region and
@@ -230,16 +198,7 @@ func (r *record) subdivisions(c mmdbdata.Cursor) (mmdbdata.Cursor, error) {
 }
 
 func (r *record) location(c mmdbdata.Cursor) (mmdbdata.Cursor, error) {
-	entries, err := c.MapReader()
-	if err != nil {
-		return mmdbdata.Cursor{}, err
-	}
-	next := entries.First()
-	for range entries.Len() {
-		key, value, err := next.ReadMapKey()
-		if err != nil {
-			return mmdbdata.Cursor{}, err
-		}
+	return fields(c, func(key []byte, value mmdbdata.Cursor) (next mmdbdata.Cursor, err error) {
 		switch string(key) {
 		case "latitude":
 			r.lat, next, err = value.ReadFloat()
@@ -252,11 +211,8 @@ func (r *record) location(c mmdbdata.Cursor) (mmdbdata.Cursor, error) {
 		default:
 			next, err = value.Skip()
 		}
-		if err != nil {
-			return mmdbdata.Cursor{}, fmt.Errorf("%s: %w", key, err)
-		}
-	}
-	return entries.End(next)
+		return next, err
+	})
 }
 
 // result returns the decoded Location. Continent is the two-letter

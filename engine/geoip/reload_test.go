@@ -63,14 +63,18 @@ func waitForCity(t *testing.T, db *geoip.DB, want string) {
 	}
 }
 
+// loadModes are the two ways a DB holds its file; reload must be safe in
+// both.
+var loadModes = []struct {
+	name string
+	opts []geoip.Option
+}{
+	{"heap", nil},
+	{"mmap", []geoip.Option{geoip.WithMmap()}},
+}
+
 func TestPollReloadsReplacedFile(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		opts []geoip.Option
-	}{
-		{"heap", nil},
-		{"mmap", []geoip.Option{geoip.WithMmap()}},
-	} {
+	for _, mode := range loadModes {
 		t.Run(mode.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "GeoLite2-City.mmdb")
 			if err := installFile(path, cityVersion(t, "London")); err != nil {
@@ -157,13 +161,7 @@ func TestReload(t *testing.T) {
 // while goroutines look up: no lookup may fail or see a mix of versions.
 // Run it with -race.
 func TestHotSwap(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		opts []geoip.Option
-	}{
-		{"heap", nil},
-		{"mmap", []geoip.Option{geoip.WithMmap()}},
-	} {
+	for _, mode := range loadModes {
 		t.Run(mode.name, func(t *testing.T) {
 			const versions = 12
 			path := filepath.Join(t.TempDir(), "GeoLite2-City.mmdb")
