@@ -237,6 +237,9 @@ func (db *DB) Locate(ctx context.Context, ip netip.Addr, locale string) (rules.L
 	if err := ctx.Err(); err != nil {
 		return rules.Location{}, err
 	}
+	if db.cur.Load() == nil {
+		return rules.Location{}, ErrClosed
+	}
 	ip = ip.Unmap()
 	if !IsPublic(ip) {
 		return rules.Location{}, nil

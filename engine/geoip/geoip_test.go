@@ -337,6 +337,9 @@ func TestClosed(t *testing.T) {
 	if _, err := db.Locate(context.Background(), netip.MustParseAddr(londonIP), ""); !errors.Is(err, geoip.ErrClosed) {
 		t.Errorf("Locate after Close: %v, want ErrClosed", err)
 	}
+	if _, err := db.Locate(context.Background(), netip.MustParseAddr("10.0.0.1"), ""); !errors.Is(err, geoip.ErrClosed) {
+		t.Errorf("Locate of a private address after Close: %v, want ErrClosed", err)
+	}
 	if err := db.Reload(); !errors.Is(err, geoip.ErrClosed) {
 		t.Errorf("Reload after Close: %v, want ErrClosed", err)
 	}
