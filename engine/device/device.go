@@ -1,6 +1,7 @@
 package device
 
 import (
+	"bytes"
 	"math/bits"
 	"strings"
 	"sync/atomic"
@@ -156,9 +157,18 @@ var botTokens = [...]string{
 }
 
 func isBot(ua string) bool {
-	lower := strings.ToLower(ua)
+	// Lower-case into a stack buffer: ua is at most MaxUserAgentLen bytes.
+	var buf [MaxUserAgentLen]byte
+	lower := buf[:len(ua)]
+	for i := range len(ua) {
+		c := ua[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
 	for _, t := range botTokens {
-		if strings.Contains(lower, t) {
+		if bytes.Contains(lower, []byte(t)) {
 			return true
 		}
 	}
