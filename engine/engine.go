@@ -18,6 +18,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/tailorhq/tailor/engine/device"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/storage"
 )
@@ -72,6 +73,9 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	}
 	if o.Rules == nil {
 		o.Rules = &rules.Set{}
+	}
+	if o.Devices == nil {
+		o.Devices = device.New()
 	}
 	if o.Store == nil {
 		if dir == "" && !o.InMemory {
@@ -230,6 +234,13 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id, userID stri
 			for _, m := range rec.Merged {
 				ops = append(ops, e.setOp(prefixMerged+m, owner.ID))
 			}
+			if n := len(owner.Merged) - MaxMergedIDs; n > 0 {
+				// Forget the oldest aliases so the record stays small.
+				for _, m := range owner.Merged[:n] {
+					ops = append(ops, storage.Op{Key: []byte(prefixMerged + m), Delete: true})
+				}
+				owner.Merged = append(owner.Merged[:0], owner.Merged[n:]...)
+			}
 			target = owner
 		default:
 			// Known as another user, and userID has a profile: continue
@@ -239,6 +250,11 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id, userID stri
 	}
 
 	located := e.applyEvents(target, evs, rs)
+	if traitsChanged(evs) || target != rec {
+		if err := checkStoredTraits(target.Traits); err != nil {
+			return evaluation{}, err
+		}
+	}
 	if !located {
 		e.locate(ctx, target, req)
 	}
