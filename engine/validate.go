@@ -13,12 +13,12 @@ import (
 // Limits on one request. Identify rejects a request over any of them with
 // an *InputError naming the field, before anything is written.
 const (
-	MaxEvents         = 200     // events per request
-	MaxIdentifyEvents = 50      // identify events per request
-	MaxBodyBytes      = 1 << 20 // request body on the wire (enforced by the HTTP layer)
-	MaxIDBytes        = 256     // profile ids, user ids, anonymous ids, message ids
-	MaxNameBytes      = 1024    // event names, screen names, trait keys
-	MaxURLBytes       = 8192    // page URLs, paths, referrers
+	MaxEvents         = 200      // events per request
+	MaxIdentifyEvents = 50       // identify events per request
+	MaxBodyBytes      = 1 << 20  // request body on the wire (enforced by the HTTP layer)
+	MaxIDBytes        = 256      // profile ids, user ids, anonymous ids, message ids
+	MaxNameBytes      = 1024     // event names, screen names, trait keys
+	MaxURLBytes       = 8192     // page URLs, paths, referrers
 	MaxTraitsBytes    = 32 << 10 // traits of one identify event, and of a profile
 	MaxTraitsDepth    = 8
 	// MaxFutureSkew is how far ahead of the engine's clock an event
