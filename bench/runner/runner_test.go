@@ -111,7 +111,7 @@ func TestDirIsReusedOnlyForTheSameWorkload(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "store")
 	cfg := tiny(ModeIdentifyDisk)
 	cfg.Dir = dir
-	cfg.Ops = 100
+	cfg.Workload.Profiles, cfg.Ops = 50, 100
 	cfg.AudienceSample = -1
 	first, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -208,7 +208,9 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestReportJSONShape(t *testing.T) {
-	rep, err := Run(context.Background(), tiny(ModeIdentifyDisk))
+	cfg := tiny(ModeIdentifyDisk)
+	cfg.Workload.Profiles, cfg.Ops = 50, 100
+	rep, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
