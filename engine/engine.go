@@ -45,6 +45,8 @@ type Engine struct {
 
 	locks [stripes]sync.Mutex
 	bufs  sync.Pool // *[]byte scratch buffers for store reads and encodes
+
+	queue *importQueue // Import's durable queue and worker (importqueue.go)
 }
 
 // Open opens (creating if needed) an engine storing its profiles in dir,
@@ -93,12 +95,17 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	}
 	e.rules.Store(o.Rules)
 	e.bufs.New = func() any { b := make([]byte, 0, 2048); return &b }
+	if err := e.startImportQueue(); err != nil {
+		e.store.Close()
+		return nil, err
+	}
 	return e, nil
 }
 
 // Close waits for in-flight calls, stops background work and closes the
 // store. It is safe to call twice; calls after Close return ErrClosed.
 func (e *Engine) Close() error {
+	e.stopImportQueue()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -259,6 +266,7 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id, userID stri
 	if e.opts.ProfileTTL > 0 {
 		ops = append(ops, e.refreshAliases(target, ops)...)
 	}
+	ops = append(ops, req.queueOps...)
 	if err := ctx.Err(); err != nil {
 		return evaluation{}, err
 	}
