@@ -58,10 +58,14 @@ type npmResult struct {
 // (@ninetailed/experience.js-shared 7.26.0 and @ninetailed/experience.js-node
 // 7.23.0, pinned in testdata/npm/package-lock.json) against the real handler
 // and engine. It installs the packages with `npm ci` when node_modules is
-// missing and skips only when node itself is not installed.
+// missing and skips only when node itself is not installed (and fails
+// instead when TAILOR_REQUIRE_NODE is set, as CI should).
 func TestNPMClient(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
+		if os.Getenv("TAILOR_REQUIRE_NODE") != "" {
+			t.Fatal("TAILOR_REQUIRE_NODE is set but node is not installed")
+		}
 		t.Skip("node is not installed; the published-client test needs Node.js 20+ and npm")
 	}
 	npmInstall(t)
