@@ -28,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -172,11 +173,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	if err != nil {
 		return fmt.Errorf("open engine: %w", err)
 	}
-	defer func() {
-		if err := eng.Close(); err != nil {
+	closeEngine := sync.OnceValue(func() error {
+		err := eng.Close()
+		if err != nil {
 			log.Error("close engine", "err", err)
 		}
-	}()
+		return err
+	})
+	defer closeEngine()
 
 	var shuttingDown atomic.Bool
 	api := httpapi.New(eng, httpapi.Options{
@@ -243,6 +247,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	<-serveErr // http.ErrServerClosed
+	stopWatch()
+	<-watchDone
+	if err := closeEngine(); err != nil {
+		return fmt.Errorf("close engine: %w", err)
+	}
 	log.Info("stopped")
 	return nil
 }
@@ -326,7 +335,7 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
 		log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"bytes", sw.bytes, "duration", time.Since(start), "remote", r.RemoteAddr)
+			"bytes", sw.bytes, "ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
 	})
 }
 
