@@ -120,6 +120,10 @@ func classify(err error) *apiError {
 		return &apiError{http.StatusServiceUnavailable, "ERR_SERVICE_UNAVAILABLE", "server is shutting down"}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &apiError{http.StatusServiceUnavailable, "ERR_SERVICE_UNAVAILABLE", "request timed out"}
+	case errors.Is(err, context.Canceled):
+		// The client went away (or the server is shutting down); nobody
+		// reads this answer, and it is no internal error worth logging.
+		return &apiError{http.StatusServiceUnavailable, "ERR_SERVICE_UNAVAILABLE", "request canceled"}
 	}
 	return errInternal
 }
