@@ -514,12 +514,13 @@ func (e *Engine) Backup(ctx context.Context, w io.Writer) error {
 // replacing profiles with the same ids. It waits for in-flight calls and
 // blocks new ones while it runs.
 func (e *Engine) Restore(ctx context.Context, r io.Reader) error {
+	e.stopImportQueue() // it writes to the store; restarted on what was restored
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return ErrClosed
 	}
-	return e.store.Restore(ctx, r)
+	return errors.Join(e.store.Restore(ctx, r), e.queue.start())
 }
 
 // Profiles calls fn for every stored profile, in id order, with its

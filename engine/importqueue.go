@@ -55,11 +55,10 @@ type importQueue struct {
 	wake chan struct{}
 
 	mu     sync.Mutex
-	next   uint64 // sequence of the next batch
-	queued int    // batches stored and not yet fully applied
-
-	cancel context.CancelFunc
-	done   chan struct{}
+	next   uint64             // sequence of the next batch
+	queued int                // batches stored and not yet fully applied
+	cancel context.CancelFunc // stops the running worker
+	done   chan struct{}      // closed when that worker has returned
 
 	// crashAfter, when set (tests only), is called after each group is
 	// applied; returning true makes the worker stop at once, as a crash
@@ -67,46 +66,58 @@ type importQueue struct {
 	crashAfter atomic.Pointer[func(seq uint64, group int) bool]
 }
 
-// startImportQueue reads the queue's state from the store and starts the
-// worker, which resumes any batch left by an earlier run. Open calls it.
+// startImportQueue creates the queue and starts its worker. Open calls it.
 func (e *Engine) startImportQueue() error {
-	q := &importQueue{
-		e:    e,
-		max:  e.opts.ImportQueueSize,
-		wake: make(chan struct{}, 1),
-		done: make(chan struct{}),
-	}
+	q := &importQueue{e: e, max: e.opts.ImportQueueSize, wake: make(chan struct{}, 1)}
 	if q.max <= 0 {
 		q.max = DefaultImportQueueSize
 	}
-	err := e.store.Scan(context.Background(), qBatchPrefix, func(key, _ []byte) error {
+	e.queue = q
+	return q.start()
+}
+
+// stopImportQueue stops the worker and waits for it. A batch being applied
+// is left where it stopped and resumes when the worker starts again. Close
+// calls it first, Restore too (before taking the engine's lock, which the
+// worker may be waiting for).
+func (e *Engine) stopImportQueue() {
+	if e.queue == nil {
+		return
+	}
+	e.queue.mu.Lock()
+	cancel, done := e.queue.cancel, e.queue.done
+	e.queue.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// start reads the queue's state from the store (counting the batches left
+// by an earlier run or restored from a backup) and starts a worker, which
+// resumes them. The caller makes sure no worker runs and nothing writes.
+func (q *importQueue) start() error {
+	queued, next := 0, uint64(0)
+	err := q.e.store.Scan(context.Background(), qBatchPrefix, func(key, _ []byte) error {
 		seq, ok := batchSeq(key)
 		if !ok {
 			return fmt.Errorf("tailor: import queue: bad key %q", key)
 		}
-		q.queued++
-		q.next = max(q.next, seq+1)
+		queued++
+		next = max(next, seq+1)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("tailor: import queue: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	q.cancel = cancel
-	e.queue = q
-	go q.run(ctx)
+	q.mu.Lock()
+	q.queued, q.next = queued, max(q.next, next)
+	q.cancel, q.done = cancel, make(chan struct{})
+	done := q.done
+	q.mu.Unlock()
+	go q.run(ctx, done)
 	return nil
-}
-
-// stopImportQueue stops the worker and waits for it. A batch being applied
-// is left where it stopped and resumes at the next Open. Close calls it
-// before closing the store.
-func (e *Engine) stopImportQueue() {
-	if e.queue == nil {
-		return
-	}
-	e.queue.cancel()
-	<-e.queue.done
 }
 
 // Import durably queues a batch of events and returns once it is stored
@@ -286,8 +297,8 @@ func batchSeq(key []byte) (uint64, bool) {
 // errCrash stops the worker in tests, as a crash would.
 var errCrash = errors.New("tailor: import queue: simulated crash")
 
-func (q *importQueue) run(ctx context.Context) {
-	defer close(q.done)
+func (q *importQueue) run(ctx context.Context, done chan struct{}) {
+	defer close(done)
 	backoff := 100 * time.Millisecond
 	for {
 		err := q.drain(ctx)
@@ -336,19 +347,21 @@ func (q *importQueue) drain(ctx context.Context) error {
 // the scan always starts at the front.
 func (q *importQueue) first(ctx context.Context) (seq uint64, rec importRecord, ok bool, err error) {
 	stop := errors.New("stop")
-	err = q.e.store.Scan(ctx, qBatchPrefix, func(key, value []byte) error {
-		var good bool
-		if seq, good = batchSeq(key); !good {
-			return fmt.Errorf("tailor: import queue: bad key %q", key)
-		}
-		if err := json.Unmarshal(value, &rec); err != nil {
-			return fmt.Errorf("tailor: import queue: batch %d: %w", seq, err)
-		}
-		if rec.V != importRecordVersion {
-			return fmt.Errorf("tailor: import queue: batch %d: unknown version %d", seq, rec.V)
-		}
-		ok = true
-		return stop
+	err = q.guarded(func() error {
+		return q.e.store.Scan(ctx, qBatchPrefix, func(key, value []byte) error {
+			var good bool
+			if seq, good = batchSeq(key); !good {
+				return fmt.Errorf("tailor: import queue: bad key %q", key)
+			}
+			if err := json.Unmarshal(value, &rec); err != nil {
+				return fmt.Errorf("tailor: import queue: batch %d: %w", seq, err)
+			}
+			if rec.V != importRecordVersion {
+				return fmt.Errorf("tailor: import queue: batch %d: unknown version %d", seq, rec.V)
+			}
+			ok = true
+			return stop
+		})
 	})
 	if errors.Is(err, stop) {
 		err = nil
@@ -360,8 +373,11 @@ func (q *importQueue) first(ctx context.Context) (seq uint64, rec importRecord, 
 // profile write carries the queue bookkeeping in the same atomic write.
 func (q *importQueue) apply(ctx context.Context, seq uint64, rec importRecord) error {
 	done := 0
-	var buf [binary.MaxVarintLen64]byte
-	v, err := q.e.store.Get(ctx, progressKey(seq), buf[:0])
+	var v []byte
+	err := q.guarded(func() (err error) {
+		v, err = q.e.store.Get(ctx, progressKey(seq), make([]byte, 0, binary.MaxVarintLen64))
+		return err
+	})
 	switch {
 	case err == nil:
 		n, k := binary.Uvarint(v)
@@ -377,6 +393,13 @@ func (q *importQueue) apply(ctx context.Context, seq uint64, rec importRecord) e
 		req.IP, _ = netip.ParseAddr(rec.IP)
 	}
 	groups := groupByAnonymousID(rec.Events)
+	if done >= len(groups) {
+		// Only a damaged store gets here; finish the batch rather than
+		// finding it again forever.
+		return q.guarded(func() error {
+			return q.e.store.Apply(ctx, []storage.Op{{Key: batchKey(seq), Delete: true}, {Key: progressKey(seq), Delete: true}})
+		})
+	}
 	for i := done; i < len(groups); i++ {
 		var ops []storage.Op
 		if i == len(groups)-1 {
@@ -393,7 +416,7 @@ func (q *importQueue) apply(ctx context.Context, seq uint64, rec importRecord) e
 			}
 			q.e.log.Error("tailor: import queue: dropping invalid group", "batch", seq, "group", i,
 				"anonymousId", groups[i].id, "err", err)
-			if err := q.e.store.Apply(ctx, ops); err != nil {
+			if err := q.guarded(func() error { return q.e.store.Apply(ctx, ops) }); err != nil {
 				return fmt.Errorf("tailor: import queue: batch %d group %d: %w", seq, i, err)
 			}
 		}
@@ -402,6 +425,16 @@ func (q *importQueue) apply(ctx context.Context, seq uint64, rec importRecord) e
 		}
 	}
 	return nil
+}
+
+// guarded runs fn, which uses the store directly, as an engine call: never
+// after Close nor during Restore (ErrClosed after Close).
+func (q *importQueue) guarded(fn func() error) error {
+	if err := q.e.enter(); err != nil {
+		return err
+	}
+	defer q.e.leave()
+	return fn()
 }
 
 // applyGroup is one Identify whose write also applies ops, retrying while

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -233,5 +234,43 @@ func TestGroupByAnonymousID(t *testing.T) {
 	want := []string{"x[m-x-0 m-x-2]", "y[m-y-1 m-y-4]", "z[m-z-3]"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// TestImportQueueBackupRestore restores a backup holding queued batches
+// (one partly applied) into a new engine: its worker applies what was left,
+// and a later Import takes a sequence after the restored ones rather than
+// overwriting one.
+func TestImportQueueBackupRestore(t *testing.T) {
+	src := openQueueEngine(t, t.TempDir(), 0)
+	stopped := make(chan struct{})
+	hook := func(uint64, int) bool { close(stopped); return true }
+	src.queue.crashAfter.Store(&hook)
+	if err := src.Import(context.Background(), hits("r1", "r2")); err != nil {
+		t.Fatal(err)
+	}
+	<-stopped // r1 applied, r2 still queued
+	for _, b := range []Request{hits("r3"), hits("r4")} {
+		if err := src.Import(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var backup bytes.Buffer
+	if err := src.Backup(context.Background(), &backup); err != nil {
+		t.Fatal(err)
+	}
+
+	dst := openQueueEngine(t, t.TempDir(), 0)
+	if err := dst.Restore(context.Background(), &backup); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Import(context.Background(), hits("d2")); err != nil {
+		t.Fatal(err)
+	}
+	waitDrained(t, dst)
+	for id, n := range map[string]int{"r1": 1, "r2": 1, "r3": 1, "r4": 1, "d2": 1} {
+		if got := hitCount(t, dst, id); got != n {
+			t.Errorf("profile %s: %d hits, want %d", id, got, n)
+		}
 	}
 }
