@@ -10,7 +10,10 @@
 //
 // The rules file is reloaded on SIGHUP and whenever its modification time or
 // size changes (polled every -rules-poll); an invalid file is logged and the
-// rules in force keep serving. SIGINT or SIGTERM shuts down gracefully:
+// rules in force keep serving. With -geoip, requests that enable the
+// "location" or "ip-enrichment" feature get their location from a
+// MaxMind-format database (GeoLite2-City, ...), reopened when the file is
+// replaced and on SIGHUP. SIGINT or SIGTERM shuts down gracefully:
 // in-flight requests finish, then the engine closes (flushing the store and
 // the import queue worker). Logs are JSON (log/slog) on standard error.
 package main
@@ -34,6 +37,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor/engine"
+	"github.com/tailorhq/tailor/engine/geoip"
 	"github.com/tailorhq/tailor/engine/httpapi"
 	"github.com/tailorhq/tailor/rules"
 )
@@ -62,6 +66,7 @@ type config struct {
 	origins        []string
 	org, env       string
 	trustedProxies []netip.Prefix
+	geoip          string
 	maxBody        int64
 	timeout        time.Duration
 	shutdown       time.Duration
@@ -84,6 +89,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.org, "org", "", "serve only this organization id (empty: any)")
 	fs.StringVar(&c.env, "env", "", "serve only this environment (empty: any)")
 	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated CIDRs (or addresses) of reverse proxies whose X-Forwarded-For is believed")
+	fs.StringVar(&c.geoip, "geoip", "", "MaxMind-format location database (.mmdb, e.g. GeoLite2-City) for IP lookups; reopened when the file is replaced and on SIGHUP")
 	fs.Int64Var(&c.maxBody, "max-body", httpapi.DefaultMaxBodyBytes, "maximum request body in bytes")
 	fs.DurationVar(&c.timeout, "timeout", httpapi.DefaultTimeout, "per-request timeout")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for in-flight requests")
@@ -166,8 +172,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		}
 		opts.Rules = set
 	}
-	if err := configureLocator(cfg, opts); err != nil {
+	geo, err := openLocator(cfg, opts, log)
+	if err != nil {
 		return err
+	}
+	if geo != nil {
+		defer geo.Close() // after the engine (deferred later, so run earlier)
 	}
 	eng, err := engine.Open(cfg.data, opts)
 	if err != nil {
@@ -220,9 +230,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
-		if watcher != nil {
-			watcher.run(watchCtx, eng, reload, cfg.rulesPoll)
-		}
+		watch(watchCtx, log, eng, watcher, geo, reload, cfg.rulesPoll)
 	}()
 	defer func() { stopWatch(); <-watchDone }()
 
@@ -307,9 +315,14 @@ func (w *rulesWatcher) reload(eng *engine.Engine, why string) {
 	eng.SetRules(set)
 }
 
-func (w *rulesWatcher) run(ctx context.Context, eng *engine.Engine, hup <-chan os.Signal, poll time.Duration) {
+// watch reloads the rules (when watcher is not nil) on every value of hup
+// and whenever the file changes (polled every poll), and the GeoIP
+// database (when geo is not nil) on every value of hup; it returns when ctx
+// is done.
+func watch(ctx context.Context, log *slog.Logger, eng *engine.Engine, watcher *rulesWatcher, geo *geoip.DB,
+	hup <-chan os.Signal, poll time.Duration) {
 	var tick <-chan time.Time
-	if poll > 0 {
+	if watcher != nil && poll > 0 {
 		t := time.NewTicker(poll)
 		defer t.Stop()
 		tick = t.C
@@ -319,10 +332,19 @@ func (w *rulesWatcher) run(ctx context.Context, eng *engine.Engine, hup <-chan o
 		case <-ctx.Done():
 			return
 		case <-hup:
-			w.reload(eng, "SIGHUP")
+			if watcher != nil {
+				watcher.reload(eng, "SIGHUP")
+			}
+			if geo != nil {
+				if err := geo.Reload(); err != nil {
+					log.Error("geoip reload failed; keeping the database in use", "err", err)
+				} else if info, err := geo.Info(); err == nil {
+					log.Info("geoip database reloaded", "file", info.Path, "built", info.BuildTime)
+				}
+			}
 		case <-tick:
-			if w.changed() {
-				w.reload(eng, "file changed")
+			if watcher.changed() {
+				watcher.reload(eng, "file changed")
 			}
 		}
 	}

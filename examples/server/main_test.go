@@ -123,6 +123,25 @@ func (ts *testServer) post(t *testing.T, path, body string) (int, map[string]any
 	return r.StatusCode, v
 }
 
+// newRequest sends a request with a text/plain body and returns the answer.
+func newRequest(method, url, body string, hdr map[string]string) (string, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "text/plain")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer r.Body.Close()
+	b, err := io.ReadAll(r.Body)
+	return string(b), err
+}
+
 func audiences(v map[string]any) []string {
 	var out []string
 	data, _ := v["data"].(map[string]any)
