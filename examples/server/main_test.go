@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -317,5 +320,54 @@ func TestServerRefusesBadRulesAtStart(t *testing.T) {
 		func(string) string { return "" }, io.Discard, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "rules") {
 		t.Fatalf("run with an invalid rules file: %v", err)
+	}
+}
+
+// TestServerFinishesInFlightRequests starts a shutdown while a request's
+// body is still arriving: the request is answered in full, and the write it
+// acknowledged is on disk for the next start.
+func TestServerFinishesInFlightRequests(t *testing.T) {
+	ts := startServer(t, nil)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const p = "/v2/organizations/o/environments/main/profiles/inflight-1"
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n", p, len(identifyPro))
+	half := len(identifyPro) / 2
+	if _, err := io.WriteString(conn, identifyPro[:half]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the server is now reading the body
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- ts.shutdown(t) }()
+	waitFor(t, "shutdown to begin", func() bool { return strings.Contains(ts.logs.String(), "shutting down") })
+	select {
+	case err := <-stopped:
+		t.Fatalf("shutdown finished before the in-flight request: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := io.WriteString(conn, identifyPro[half:]); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"plan":"pro"`) {
+		t.Fatalf("in-flight request: %d %s", resp.StatusCode, b)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	ts2 := startServer(t, nil, "-data", ts.dataDir)
+	got, err := newRequest("GET", ts2.url+p, "", nil)
+	if err != nil || !strings.Contains(got, `"plan":"pro"`) {
+		t.Fatalf("after restart: %v %s", err, got)
 	}
 }
