@@ -136,18 +136,19 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if ae.Status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, ae.Status, envelope{Data: struct{}{}, Error: &errorCode{ae.Code}, Message: ae.Message})
+	h.writeJSON(w, r, ae.Status, envelope{Data: struct{}{}, Error: &errorCode{ae.Code}, Message: ae.Message})
 }
 
-func (h *handler) writeData(w http.ResponseWriter, data any) {
-	writeJSON(w, http.StatusOK, envelope{Data: data, Message: "ok"})
+func (h *handler) writeData(w http.ResponseWriter, r *http.Request, data any) {
+	h.writeJSON(w, r, http.StatusOK, envelope{Data: data, Message: "ok"})
 }
 
 // writeJSON encodes v fully before writing anything, so an encoding failure
 // still gets a clean 500.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func (h *handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
+		h.log.Error("httpapi: encode answer", "method", r.Method, "path", r.URL.Path, "err", err)
 		status = errInternal.Status
 		b, _ = json.Marshal(envelope{Data: struct{}{}, Error: &errorCode{errInternal.Code}, Message: errInternal.Message})
 	}

@@ -128,7 +128,7 @@ func (h *handler) route(pattern string, fn endpoint) {
 			h.writeError(w, r, err)
 			return
 		}
-		h.writeData(w, data)
+		h.writeData(w, r, data)
 	})
 }
 
@@ -142,9 +142,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			h.log.Error("httpapi: panic serving request", "method", r.Method, "path", r.URL.Path,
 				"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-			if !tw.wrote {
-				h.writeError(tw, r, errInternal)
+			if tw.wrote {
+				// Part of an answer is out: break the connection rather
+				// than let a truncated answer pass for a whole one.
+				panic(http.ErrAbortHandler)
 			}
+			h.writeError(tw, r, errInternal)
 		}
 	}()
 	h.setCORS(tw, r)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -30,6 +31,7 @@ type fakeEngine struct {
 	err   error
 	panic bool
 	block bool
+	resp  *engine.Response // answer of Identify and Get instead of fakeResponse
 }
 
 func (f *fakeEngine) record(ctx context.Context, op, id string, req engine.Request) error {
@@ -61,6 +63,9 @@ func fakeResponse(id string) *engine.Response {
 func (f *fakeEngine) Identify(ctx context.Context, id string, req engine.Request) (*engine.Response, error) {
 	if err := f.record(ctx, "identify", id, req); err != nil {
 		return nil, err
+	}
+	if f.resp != nil {
+		return f.resp, nil
 	}
 	return fakeResponse(id), nil
 }
@@ -316,6 +321,9 @@ func TestErrors(t *testing.T) {
 			fake: &fakeEngine{block: true}, status: 503, code: "ERR_SERVICE_UNAVAILABLE", msg: "timed out", engineCalled: true},
 		{name: "internal error is not shown", method: "POST", path: base + "/profiles", body: pageBody,
 			fake:   &fakeEngine{err: errors.New("disk on fire at /var/lib/secret")},
+			status: 500, code: "ERR_INTERNAL_SERVER_ERROR", msg: "internal server error", engineCalled: true},
+		{name: "unencodable answer", method: "POST", path: base + "/profiles", body: pageBody,
+			fake: &fakeEngine{resp: &engine.Response{Profile: &engine.Profile{Random: math.NaN()}}},
 			status: 500, code: "ERR_INTERNAL_SERVER_ERROR", msg: "internal server error", engineCalled: true},
 		{name: "panic is recovered", method: "POST", path: base + "/profiles", body: pageBody, fake: &fakeEngine{panic: true},
 			status: 500, code: "ERR_INTERNAL_SERVER_ERROR", msg: "internal server error", engineCalled: true},
