@@ -323,7 +323,7 @@ func TestErrors(t *testing.T) {
 			fake:   &fakeEngine{err: errors.New("disk on fire at /var/lib/secret")},
 			status: 500, code: "ERR_INTERNAL_SERVER_ERROR", msg: "internal server error", engineCalled: true},
 		{name: "unencodable answer", method: "POST", path: base + "/profiles", body: pageBody,
-			fake: &fakeEngine{resp: &engine.Response{Profile: &engine.Profile{Random: math.NaN()}}},
+			fake:   &fakeEngine{resp: &engine.Response{Profile: &engine.Profile{Random: math.NaN()}}},
 			status: 500, code: "ERR_INTERNAL_SERVER_ERROR", msg: "internal server error", engineCalled: true},
 		{name: "panic is recovered", method: "POST", path: base + "/profiles", body: pageBody, fake: &fakeEngine{panic: true},
 			status: 500, code: "ERR_INTERNAL_SERVER_ERROR", msg: "internal server error", engineCalled: true},
