@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/storage"
 )
 
 // countRules has one audience per exact count of "hit" events, so a
@@ -272,5 +274,40 @@ func TestImportQueueBackupRestore(t *testing.T) {
 		if got := hitCount(t, dst, id); got != n {
 			t.Errorf("profile %s: %d hits, want %d", id, got, n)
 		}
+	}
+}
+
+// TestImportSkipsGroupInvalidAtApply stores a batch whose first group the
+// engine rejects (as if validation got stricter after it was queued): the
+// worker logs and skips that group, applies the rest and finishes the
+// batch instead of blocking the queue.
+func TestImportSkipsGroupInvalidAtApply(t *testing.T) {
+	e := openQueueEngine(t, t.TempDir(), 0)
+	rec := importRecord{V: importRecordVersion, Events: []Event{
+		{Type: "teleport", AnonymousID: "bad"},
+		{Type: EventTrack, Event: "hit", AnonymousID: "good"},
+	}}
+	val, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.queue.mu.Lock()
+	seq := e.queue.next
+	e.queue.next++
+	e.queue.queued++
+	e.queue.mu.Unlock()
+	if err := e.store.Apply(context.Background(), []storage.Op{{Key: batchKey(seq), Value: val}}); err != nil {
+		t.Fatal(err)
+	}
+	e.queue.wake <- struct{}{}
+	waitDrained(t, e)
+	if got := hitCount(t, e, "good"); got != 1 {
+		t.Errorf("valid group: %d hits, want 1", got)
+	}
+	if _, err := e.Get(context.Background(), "bad"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("invalid group wrote a profile: %v", err)
+	}
+	if _, err := e.store.Get(context.Background(), batchKey(seq), nil); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("batch still queued: %v", err)
 	}
 }
