@@ -146,10 +146,17 @@ func (echoLocator) Locate(_ context.Context, ip netip.Addr, locale string) (engi
 	return engine.Location{City: "city@" + locale, Region: ip.String(), Country: "Switzerland", CountryCode: "CH"}, nil
 }
 
-// npmInstall runs `npm ci` in npmDir unless the packages are installed.
+// npmInstall runs `npm ci` in npmDir unless node_modules was installed
+// from the current package-lock.json (npm records what it installed in
+// node_modules/.package-lock.json, written after the lock it followed).
 func npmInstall(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(npmDir, "node_modules", "@ninetailed", "experience.js-shared", "package.json")); err == nil {
+	lock, err := os.Stat(filepath.Join(npmDir, "package-lock.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	installed, err := os.Stat(filepath.Join(npmDir, "node_modules", ".package-lock.json"))
+	if err == nil && !installed.ModTime().Before(lock.ModTime()) {
 		return
 	}
 	npm, err := exec.LookPath("npm")
