@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"unsafe"
@@ -89,7 +89,7 @@ func (pr *program) newRunner() *runner {
 	e.XWindow = func(s string) int {
 		ms, err := parseWindow(s)
 		if err != nil {
-			panic(fmt.Sprintf("window %q: %v", s, err))
+			panic(fmt.Sprintf("invalid window %q: %v", s, err))
 		}
 		return int(ms)
 	}
@@ -105,7 +105,7 @@ func mustWindow(w []string) int64 {
 	case 1:
 		ms, err := parseWindow(w[0])
 		if err != nil {
-			panic(fmt.Sprintf("window %q: %v", w[0], err))
+			panic(fmt.Sprintf("invalid window %q: %v", w[0], err))
 		}
 		return ms
 	}
@@ -123,8 +123,9 @@ func (p *parser) compile(s *Set) {
 	for i, a := range s.Audiences {
 		p.rule = a.ID
 		w := p.whens[i]
-		rw := &rewriter{ids: pr.ids, shadowed: letTraits.MatchString(a.When)}
+		rw := &rewriter{ids: pr.ids}
 		prog, err := expr.Compile(a.When, expr.Env(vmEnv{}), expr.AsBool(), expr.Patch(rw))
+		rw.finish()
 		for _, pe := range rw.errs {
 			p.exprErr(w, a.When, pe.loc.From, pe.msg)
 		}
@@ -251,8 +252,6 @@ func (p *parser) indent(n int) int {
 	return len(data) - len(strings.TrimLeft(data, " "))
 }
 
-var letTraits = regexp.MustCompile(`\blet\s+traits\b`)
-
 // stringish reports whether n may be a string at run time.
 func stringish(n ast.Node) bool {
 	t := n.Type()
@@ -263,15 +262,21 @@ func stringish(n ast.Node) bool {
 // typed functions, checks constant arguments and records inAudience
 // dependencies.
 type rewriter struct {
-	ids map[string]int
-	// shadowed is set when the expression declares its own variable named
-	// traits, so traits.x must not be rewritten.
-	shadowed bool
+	ids   map[string]int
+	loose []*ast.IdentifierNode // inAudience identifiers not (yet) rewritten
 	deps     []int
 	errs     []struct {
 		loc file.Location
 		msg string
 	}
+}
+
+// finish reports inAudience used other than as a direct call.
+func (rw *rewriter) finish() {
+	for _, n := range rw.loose {
+		rw.fail(n, "inAudience must be called directly with a constant audience id")
+	}
+	rw.loose = nil
 }
 
 func (rw *rewriter) fail(n ast.Node, format string, args ...any) {
@@ -283,12 +288,20 @@ func (rw *rewriter) fail(n ast.Node, format string, args ...any) {
 
 // Visit implements ast.Visitor.
 func (rw *rewriter) Visit(node *ast.Node) {
+	if id, ok := (*node).(*ast.IdentifierNode); ok && id.Value == "inAudience" {
+		// Every use must be a direct call with a constant id, which the
+		// CallNode case below rewrites; loose ones are reported by finish.
+		rw.loose = append(rw.loose, id)
+		return
+	}
 	if m, ok := (*node).(*ast.MemberNode); ok {
 		// traits.x and traits["x"]: expr reads maps through reflection,
 		// which copies every any value to the heap; _trait does not.
+		// (expr forbids redeclaring traits with let, so the identifier
+		// always means the env field.)
 		id, ok := m.Node.(*ast.IdentifierNode)
 		s, isStr := m.Property.(*ast.StringNode)
-		if ok && isStr && id.Value == "traits" && !rw.shadowed {
+		if ok && isStr && id.Value == "traits" {
 			ast.Patch(node, &ast.CallNode{
 				Callee:    &ast.IdentifierNode{Value: "_trait"},
 				Arguments: []ast.Node{&ast.StringNode{Value: s.Value}},
@@ -307,6 +320,8 @@ func (rw *rewriter) Visit(node *ast.Node) {
 	args := call.Arguments
 	switch name := callee.Value; name {
 	case "inAudience":
+		// A direct call: reported below if its argument is wrong.
+		rw.loose = slices.DeleteFunc(rw.loose, func(n *ast.IdentifierNode) bool { return n == callee })
 		if len(args) != 1 {
 			return // the type checker reports it
 		}
@@ -339,7 +354,7 @@ func (rw *rewriter) Visit(node *ast.Node) {
 		}
 		if s, ok := args[0].(*ast.StringNode); ok && name == "viewedPage" {
 			if err := checkGlob(s.Value); err != nil {
-				rw.fail(args[0], "%q: %v", s.Value, err)
+				rw.fail(args[0], "invalid page pattern %q: %v", s.Value, err)
 				return
 			}
 		}
@@ -348,7 +363,7 @@ func (rw *rewriter) Visit(node *ast.Node) {
 			if s, ok := args[1].(*ast.StringNode); ok {
 				ms, err := parseWindow(s.Value)
 				if err != nil {
-					rw.fail(args[1], "window %q: %v", s.Value, err)
+					rw.fail(args[1], "invalid window %q: %v", s.Value, err)
 					return
 				}
 				window = &ast.IntegerNode{Value: int(ms)}

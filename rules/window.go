@@ -13,7 +13,8 @@ const maxWindowMillis = 100 * 365 * 24 * 3600 * 1000
 // noWindow is the window value meaning "all time".
 const noWindow = -1
 
-var errWindow = errors.New(`rules: invalid window: want a positive count and a unit m, h, d or w, like "30d"`)
+// errWindow explains the window syntax; callers add the window at fault.
+var errWindow = errors.New(`want a positive count and a unit m, h, d or w, like "30d"`)
 
 // parseWindow parses a window like "90m", "24h", "30d" or "2w" into
 // milliseconds.
@@ -51,7 +52,7 @@ func isGlob(p string) bool { return strings.ContainsAny(p, `*?[\`) }
 // checkGlob reports whether p is a well-formed path.Match pattern.
 func checkGlob(p string) error {
 	if _, err := path.Match(p, ""); err != nil {
-		return errors.New("rules: invalid page pattern (path.Match syntax)")
+		return errors.New("malformed path.Match pattern")
 	}
 	return nil
 }
