@@ -264,8 +264,8 @@ func stringish(n ast.Node) bool {
 type rewriter struct {
 	ids   map[string]int
 	loose []*ast.IdentifierNode // inAudience identifiers not (yet) rewritten
-	deps     []int
-	errs     []struct {
+	deps  []int
+	errs  []struct {
 		loc file.Location
 		msg string
 	}
