@@ -1,0 +1,549 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// Defaults of BadgerOptions, chosen for tailor's workload: about a million
+// profiles of 0.5–2 KB each, read and rewritten whole, with the process's
+// resident memory kept under 1 GiB (Badger's own defaults reach 2.5 GB on
+// that workload: 5 memtables of 64 MiB, a 256 MiB block cache and four
+// compactors' table builders).
+const (
+	// DefaultValueThreshold keeps profiles (≥ 0.5 KB) in the value log and
+	// only keys with value pointers in the LSM tree, which then stays small
+	// enough (tens of MB for a million keys) to be served from the block
+	// cache: Get and commit cost about half of what they cost with values
+	// inline. The price is value-log garbage, reclaimed by the background
+	// GC.
+	DefaultValueThreshold = 256
+	// DefaultMemTableSize bounds each memtable (Badger: 64 MiB). With
+	// values in the value log a memtable entry is ~100 bytes, so 16 MiB
+	// still holds ~150,000 writes; it also bounds a single transaction to
+	// 15% of it (2.4 MiB), far above any group commit.
+	DefaultMemTableSize = 16 << 20
+	// DefaultNumMemtables is the number of memtables kept in memory
+	// (Badger: 5): one being written, one being flushed.
+	DefaultNumMemtables = 2
+	// DefaultBlockCacheSize is the LSM block cache (Badger: 256 MiB),
+	// enough for the whole key/pointer tree of a million profiles.
+	DefaultBlockCacheSize = 64 << 20
+	// DefaultNumCompactors is the number of compaction goroutines (Badger:
+	// 4), each with its table builder buffers; 2 is Badger's minimum.
+	DefaultNumCompactors = 2
+	// DefaultValueLogFileSize is the size of one value-log file (Badger:
+	// 1 GiB). GC rewrites a whole file at a time, so smaller files are
+	// reclaimed sooner and with less work.
+	DefaultValueLogFileSize = 128 << 20
+	// DefaultGCInterval is how often the background value-log GC runs.
+	DefaultGCInterval = time.Minute
+	// DefaultGCDiscardRatio is the fraction of a value-log file that must
+	// be garbage for GC to rewrite it.
+	DefaultGCDiscardRatio = 0.5
+
+	// maxInMemoryValueThreshold is Badger's largest ValueThreshold (1 MiB);
+	// in memory every value must fit under it, so it is always used there.
+	maxInMemoryValueThreshold = 1 << 20
+	// maxKeySize is Badger's limit on key length.
+	maxKeySize = 65000
+	// restoreMaxPending is the number of pending write batches Load keeps.
+	restoreMaxPending = 256
+)
+
+// BadgerOptions configures OpenBadger. The zero value of every field but Dir
+// selects the documented default; the zero value as a whole is invalid only
+// because a store needs Dir or InMemory.
+type BadgerOptions struct {
+	// Dir is the directory of the database, created if missing. Required
+	// unless InMemory.
+	Dir string
+	// InMemory keeps everything in memory; Dir must then be empty. Nothing
+	// survives Close, ValueThreshold is ignored (values live in the LSM
+	// tree, each at most 1 MiB or 15% of MemTableSize, whichever is less)
+	// and no value-log GC runs.
+	InMemory bool
+	// SyncWrites fsyncs every commit before Apply returns. Group commit
+	// makes one fsync cover all the Apply calls waiting at that moment.
+	SyncWrites bool
+	// Logger receives Badger's log: errors and warnings at their level,
+	// Badger's chatty INFO at slog.LevelDebug and its DEBUG at
+	// LevelBadgerDebug. Nil discards Badger's log.
+	Logger *slog.Logger
+
+	// ValueThreshold is the size from which a value is stored in the value
+	// log instead of inline in the LSM tree. Zero selects
+	// DefaultValueThreshold; at most 1 MiB and 15% of MemTableSize.
+	ValueThreshold int64
+	// MemTableSize is the size of one memtable in bytes. Zero selects
+	// DefaultMemTableSize; at least 1 MiB.
+	MemTableSize int64
+	// NumMemtables is the number of memtables kept in memory before writes
+	// stall. Zero selects DefaultNumMemtables.
+	NumMemtables int
+	// BlockCacheSize is the LSM block cache in bytes. Zero selects
+	// DefaultBlockCacheSize.
+	BlockCacheSize int64
+	// IndexCacheSize bounds the memory for SST indexes and bloom filters.
+	// Zero keeps them all in memory (Badger's default, a few MB for a
+	// million keys with values in the value log).
+	IndexCacheSize int64
+	// NumCompactors is the number of compaction goroutines. Zero selects
+	// DefaultNumCompactors; at least 2.
+	NumCompactors int
+	// ValueLogFileSize is the size of one value-log file. Zero selects
+	// DefaultValueLogFileSize; between 1 MiB and 2 GiB.
+	ValueLogFileSize int64
+
+	// GCInterval is how often value-log GC runs in the background. Zero
+	// selects DefaultGCInterval; negative disables background GC.
+	GCInterval time.Duration
+	// GCDiscardRatio is the garbage fraction from which GC rewrites a
+	// value-log file. Zero selects DefaultGCDiscardRatio; must be in (0, 1).
+	GCDiscardRatio float64
+
+	// DisableGroupCommit commits every Apply in its own transaction (one
+	// fsync each with SyncWrites). For comparison benchmarks.
+	DisableGroupCommit bool
+}
+
+// withDefaults returns a copy of o with defaults filled in, or an error
+// naming the field at fault.
+func (o BadgerOptions) withDefaults() (BadgerOptions, error) {
+	switch {
+	case o.InMemory && o.Dir != "":
+		return o, errors.New("storage: BadgerOptions.Dir must be empty when InMemory is set")
+	case !o.InMemory && o.Dir == "":
+		return o, errors.New("storage: BadgerOptions.Dir is empty (set Dir, or InMemory)")
+	}
+	if o.ValueThreshold == 0 {
+		o.ValueThreshold = DefaultValueThreshold
+	}
+	if o.MemTableSize == 0 {
+		o.MemTableSize = DefaultMemTableSize
+	}
+	if o.NumMemtables == 0 {
+		o.NumMemtables = DefaultNumMemtables
+	}
+	if o.BlockCacheSize == 0 {
+		o.BlockCacheSize = DefaultBlockCacheSize
+	}
+	if o.NumCompactors == 0 {
+		o.NumCompactors = DefaultNumCompactors
+	}
+	if o.ValueLogFileSize == 0 {
+		o.ValueLogFileSize = DefaultValueLogFileSize
+	}
+	if o.GCInterval == 0 {
+		o.GCInterval = DefaultGCInterval
+	}
+	if o.GCDiscardRatio == 0 {
+		o.GCDiscardRatio = DefaultGCDiscardRatio
+	}
+	switch {
+	case o.ValueThreshold < 0 || o.ValueThreshold > maxInMemoryValueThreshold:
+		return o, fmt.Errorf("storage: BadgerOptions.ValueThreshold %d out of range [1, %d]", o.ValueThreshold, maxInMemoryValueThreshold)
+	case o.MemTableSize < 1<<20:
+		return o, fmt.Errorf("storage: BadgerOptions.MemTableSize %d below 1 MiB", o.MemTableSize)
+	case !o.InMemory && o.ValueThreshold > maxBatchSize(o.MemTableSize):
+		return o, fmt.Errorf("storage: BadgerOptions.ValueThreshold %d above 15%% of MemTableSize (%d)", o.ValueThreshold, o.MemTableSize)
+	case o.NumMemtables < 1:
+		return o, fmt.Errorf("storage: BadgerOptions.NumMemtables %d below 1", o.NumMemtables)
+	case o.BlockCacheSize < 0:
+		return o, fmt.Errorf("storage: BadgerOptions.BlockCacheSize %d is negative", o.BlockCacheSize)
+	case o.IndexCacheSize < 0:
+		return o, fmt.Errorf("storage: BadgerOptions.IndexCacheSize %d is negative", o.IndexCacheSize)
+	case o.NumCompactors < 2:
+		return o, fmt.Errorf("storage: BadgerOptions.NumCompactors %d below 2", o.NumCompactors)
+	case o.ValueLogFileSize < 1<<20 || o.ValueLogFileSize >= 2<<30:
+		return o, fmt.Errorf("storage: BadgerOptions.ValueLogFileSize %d out of range [1 MiB, 2 GiB)", o.ValueLogFileSize)
+	case o.GCDiscardRatio <= 0 || o.GCDiscardRatio >= 1:
+		return o, fmt.Errorf("storage: BadgerOptions.GCDiscardRatio %v out of range (0, 1)", o.GCDiscardRatio)
+	}
+	return o, nil
+}
+
+// badgerOptions translates o (with defaults filled in) to Badger's options.
+func (o BadgerOptions) badgerOptions() badger.Options {
+	bo := badger.DefaultOptions(o.Dir).
+		WithInMemory(o.InMemory).
+		WithSyncWrites(o.SyncWrites).
+		WithLogger(nil).
+		WithValueThreshold(o.ValueThreshold).
+		WithMemTableSize(o.MemTableSize).
+		WithNumMemtables(o.NumMemtables).
+		WithBlockCacheSize(o.BlockCacheSize).
+		WithIndexCacheSize(o.IndexCacheSize).
+		WithNumCompactors(o.NumCompactors).
+		WithValueLogFileSize(o.ValueLogFileSize).
+		// The engine serializes writers per key and group commit merges
+		// many callers' writes into one transaction: Badger's conflict
+		// detection would only cost time.
+		WithDetectConflicts(false).
+		// Metrics register process-wide expvars; tailor reports its own.
+		WithMetricsEnabled(false).
+		// Value pointers and short keys compress poorly; skip the CPU.
+		WithCompression(options.None)
+	if o.InMemory {
+		bo = bo.WithValueThreshold(min(maxInMemoryValueThreshold, maxBatchSize(o.MemTableSize)))
+	}
+	if o.Logger != nil {
+		bo = bo.WithLogger(badgerLogger{o.Logger})
+	}
+	return bo
+}
+
+// maxBatchSize is the largest transaction Badger accepts with memtables of
+// the given size.
+func maxBatchSize(memTableSize int64) int64 { return memTableSize * 15 / 100 }
+
+// Badger is a Store backed by Badger (github.com/dgraph-io/badger/v4). It is
+// safe for concurrent use. Open it with OpenBadger and Close it when done.
+type Badger struct {
+	db   *badger.DB
+	opts BadgerOptions
+
+	// mu guards closed; inflight counts the calls that passed enter.
+	// Close sets closed under mu, then waits for inflight, so no call
+	// ever reaches a closed *badger.DB.
+	mu       sync.RWMutex
+	closed   bool
+	inflight sync.WaitGroup
+
+	commits chan *commitReq // to the committer; nil without group commit
+	stop    chan struct{}   // closed by Close to stop the goroutines
+	done    sync.WaitGroup  // the committer and the GC loop
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ Store = (*Badger)(nil)
+	_ Sizer = (*Badger)(nil)
+)
+
+// OpenBadger opens (creating if needed) a Badger store as opts describe.
+// opts is copied; the caller may reuse it.
+func OpenBadger(opts BadgerOptions) (*Badger, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	db, err := badger.Open(o.badgerOptions())
+	if err != nil {
+		if o.InMemory {
+			return nil, fmt.Errorf("storage: open badger in memory: %w", err)
+		}
+		return nil, fmt.Errorf("storage: open badger in %s: %w", o.Dir, err)
+	}
+	s := &Badger{db: db, opts: o, stop: make(chan struct{})}
+	if !o.DisableGroupCommit {
+		s.commits = make(chan *commitReq)
+		s.done.Add(1)
+		go s.committer()
+	}
+	if !o.InMemory && o.GCInterval > 0 {
+		s.done.Add(1)
+		go s.gcLoop()
+	}
+	return s, nil
+}
+
+// enter registers a call in flight, or reports false once the store is
+// closed. Every successful enter is paired with s.inflight.Done().
+func (s *Badger) enter() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return false
+	}
+	s.inflight.Add(1)
+	return true
+}
+
+// Get appends the value at key to dst[:0] and returns it, or ErrNotFound.
+// The result is a copy owned by the caller.
+func (s *Badger) Get(ctx context.Context, key, dst []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !s.enter() {
+		return nil, ErrClosed
+	}
+	defer s.inflight.Done()
+	txn := s.db.NewTransaction(false)
+	defer txn.Discard()
+	item, err := txn.Get(key)
+	if err != nil {
+		if errors.Is(err, badger.ErrKeyNotFound) || errors.Is(err, badger.ErrEmptyKey) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("storage: get: %w", err)
+	}
+	dst, err = item.ValueCopy(dst[:0])
+	if err != nil {
+		return nil, fmt.Errorf("storage: get value: %w", err)
+	}
+	return dst, nil
+}
+
+// Apply writes ops atomically. With group commit (the default) it waits for
+// the committer, which puts the batch in one transaction with the batches
+// of concurrent callers; ctx is honoured until the committer takes the
+// batch, not after. The ops' slices are not retained after Apply returns.
+func (s *Badger) Apply(ctx context.Context, ops []Op) error {
+	if err := validateOps(ops); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.inflight.Done()
+	if len(ops) == 0 {
+		return nil
+	}
+	if s.commits == nil {
+		r := &commitReq{ops: ops, done: make(chan error, 1)}
+		s.commitGroup([]*commitReq{r})
+		return <-r.done
+	}
+	r := commitReqPool.Get().(*commitReq)
+	r.ops = ops
+	select {
+	case s.commits <- r:
+	case <-ctx.Done():
+		r.ops = nil
+		commitReqPool.Put(r)
+		return ctx.Err()
+	}
+	err := <-r.done
+	r.ops = nil
+	commitReqPool.Put(r)
+	return err
+}
+
+// validateOps rejects what Badger would reject, naming the op at fault, so
+// that one caller's bad batch never reaches a shared transaction.
+func validateOps(ops []Op) error {
+	for i := range ops {
+		op := &ops[i]
+		switch {
+		case len(op.Key) == 0:
+			return fmt.Errorf("storage: op %d: empty key", i)
+		case len(op.Key) > maxKeySize:
+			return fmt.Errorf("storage: op %d: key of %d bytes exceeds %d", i, len(op.Key), maxKeySize)
+		case strings.HasPrefix(string(op.Key), "!badger!"):
+			return fmt.Errorf("storage: op %d: key prefix %q is reserved", i, "!badger!")
+		case op.TTL < 0 && !op.Delete:
+			return fmt.Errorf("storage: op %d: negative TTL %v", i, op.TTL)
+		}
+	}
+	return nil
+}
+
+// Scan calls fn for every live key with the given prefix, in key order. key
+// and value point into Badger's memory and are valid only during the call
+// to fn: values are not prefetched, so nothing is copied. Scan reads one
+// consistent snapshot; fn may call other methods of the store.
+func (s *Badger) Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.inflight.Done()
+	txn := s.db.NewTransaction(false)
+	defer txn.Discard()
+	// No prefetch: it copies every value into a fresh buffer, and the
+	// callback contract lets us hand out Badger's slice instead.
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	n := 0
+	for it.Seek(prefix); it.Valid(); it.Next() {
+		if n++; n%64 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		item := it.Item()
+		key := item.Key()
+		var fnErr error
+		err := item.Value(func(v []byte) error {
+			fnErr = fn(key, v)
+			return fnErr
+		})
+		if fnErr != nil {
+			return fnErr
+		}
+		if err != nil {
+			return fmt.Errorf("storage: scan %q: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// Backup writes a full snapshot of the store to w in Badger's backup
+// format (DB.Backup). It stops with ctx's error when ctx is done.
+func (s *Badger) Backup(ctx context.Context, w io.Writer) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.inflight.Done()
+	if _, err := s.db.Backup(ctxWriter{ctx, w}, 0); err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		return fmt.Errorf("storage: backup: %w", err)
+	}
+	return nil
+}
+
+// Restore loads a snapshot written by Backup (DB.Load), replacing values
+// at the same keys; keys absent from the snapshot are kept. No Apply may
+// run concurrently. It stops with ctx's error when ctx is done, leaving
+// part of the snapshot loaded.
+func (s *Badger) Restore(ctx context.Context, r io.Reader) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.inflight.Done()
+	if err := s.db.Load(ctxReader{ctx, r}, restoreMaxPending); err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		return fmt.Errorf("storage: restore: %w", err)
+	}
+	if s.opts.SyncWrites {
+		if err := s.db.Sync(); err != nil {
+			return fmt.Errorf("storage: restore: sync: %w", err)
+		}
+	}
+	return nil
+}
+
+// Size reports the bytes on disk of the LSM tree (SST files) and of the
+// value log; zeros in memory. It walks the directory, so it is exact but
+// not free: call it for reports, not per request.
+func (s *Badger) Size() (lsm, vlog int64) {
+	if s.opts.InMemory {
+		return 0, 0
+	}
+	_ = filepath.WalkDir(s.opts.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".sst":
+			lsm += info.Size()
+		case ".vlog":
+			vlog += info.Size()
+		}
+		return nil
+	})
+	return lsm, vlog
+}
+
+// Close waits for the calls in flight (every Apply already acknowledged or
+// waiting is committed), stops the committer and the value-log GC, and
+// closes Badger, which flushes its memtable. Calls after Close return
+// ErrClosed; a second Close returns nil.
+func (s *Badger) Close() error {
+	first := false
+	s.closeOnce.Do(func() {
+		first = true
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.inflight.Wait()
+		close(s.stop)
+		s.done.Wait()
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("storage: close badger: %w", err)
+		}
+	})
+	if !first {
+		return nil
+	}
+	return s.closeErr
+}
+
+// gcLoop runs value-log GC every GCInterval until Close. Each round
+// rewrites files until Badger reports nothing left worth rewriting.
+func (s *Badger) gcLoop() {
+	defer s.done.Done()
+	t := time.NewTicker(s.opts.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		for {
+			err := s.db.RunValueLogGC(s.opts.GCDiscardRatio)
+			if err != nil {
+				if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) && s.opts.Logger != nil {
+					s.opts.Logger.Warn("storage: value-log GC failed", "err", err)
+				}
+				break
+			}
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+		}
+	}
+}
+
+// ctxWriter fails writes once ctx is done, to stop a Backup.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// ctxReader fails reads once ctx is done, to stop a Restore.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
