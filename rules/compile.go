@@ -11,6 +11,8 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/checker"
+	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 	"go.yaml.in/yaml/v3"
@@ -51,16 +53,22 @@ type vmEnv struct {
 type program struct {
 	progs []*vm.Program // per audience, index as Set.Audiences
 	order []int         // evaluation order: dependencies first
-	ids   map[string]int
-	pool  sync.Pool // of *runner
+	// fast holds the fast-path closure of each audience, nil where the VM
+	// runs it; memoSlots is the number of shared sub-expressions.
+	fast      []boolFn
+	memoSlots int
+	ids       map[string]int
+	pool      sync.Pool // of *runner
 }
 
 // runner is one goroutine's evaluation state: a VM and an environment box
 // whose fields the helper closures read.
 type runner struct {
-	vm  vm.VM
-	box any    // holds a vmEnv by value (see newRunner)
-	env *vmEnv // points at the value inside box
+	fr      frame // fast-path state
+	vmReady bool  // env holds this call's Env
+	vm      vm.VM
+	box     any    // holds a vmEnv by value (see newRunner)
+	env     *vmEnv // points at the value inside box
 }
 
 // newRunner builds a runner whose box holds a heap vmEnv value. The VM
@@ -72,6 +80,7 @@ type runner struct {
 func (pr *program) newRunner() *runner {
 	box := reflect.New(reflect.TypeFor[vmEnv]()).Elem().Interface()
 	r := &runner{box: box, env: (*vmEnv)((*[2]unsafe.Pointer)(unsafe.Pointer(&box))[1])}
+	r.fr.memo = make([]memo, pr.memoSlots)
 	e := r.env
 	e.ids = pr.ids
 	e.EventCount = func(name string, w ...string) int { return int(countEvents(&e.Env, name, mustWindow(w))) }
@@ -110,6 +119,36 @@ func mustWindow(w []string) int64 {
 		return ms
 	}
 	panic("too many arguments: want (name, window?)")
+}
+
+// compileFast builds the fast-path closures of every audience it can. It
+// type-checks each rule again (expr's optimizer rewrites the tree it
+// compiles, and the closures are built from the checked tree as written),
+// then counts repeated sub-expressions across the Set so each is evaluated
+// once per call.
+func (pr *program) compileFast(s *Set) {
+	trees := make([]ast.Node, len(s.Audiences))
+	fc := &fastCompiler{counts: map[string]int{}, slots: map[string]int{}}
+	for i, a := range s.Audiences {
+		config := conf.CreateNew()
+		for _, op := range []expr.Option{expr.Env(vmEnv{}), expr.AsBool(), expr.Patch(&rewriter{ids: pr.ids})} {
+			op(config)
+		}
+		config.Check()
+		tree, err := checker.ParseCheck(a.When, config)
+		if err != nil {
+			continue // cannot happen after expr.Compile succeeded; the VM runs it
+		}
+		trees[i] = tree.Node
+		fc.count(tree.Node)
+	}
+	pr.fast = make([]boolFn, len(s.Audiences))
+	for i, t := range trees {
+		if t != nil {
+			pr.fast[i] = fc.audience(t)
+		}
+	}
+	pr.memoSlots = len(fc.slots)
 }
 
 // compile compiles every audience of s and orders them by dependency.
@@ -151,6 +190,7 @@ func (p *parser) compile(s *Set) {
 	if len(p.errs) > 0 {
 		return
 	}
+	pr.compileFast(s)
 	pr.pool.New = func() any { return pr.newRunner() }
 	s.prog = pr
 }
