@@ -31,7 +31,17 @@
 //
 // # Evaluation
 //
-// [Set.Match] evaluates every audience once, dependencies first, with
-// pooled VMs: it is safe for concurrent use and, on the warm path, does not
-// allocate.
+// [Set.Match] evaluates every audience once, dependencies first: it is
+// safe for concurrent use and, on the warm path, does not allocate.
+//
+// Most rules do not run on expr's VM. At load time the checked expression
+// tree of each audience is compiled into Go closures over [Env] (typed
+// field reads, trait lookups, comparisons, in, startsWith, endsWith,
+// contains, matches with a constant pattern, len, and the helpers with
+// constant windows); helper calls, trait reads and comparisons that recur
+// across the Set are evaluated once per call. Audiences using anything else
+// run on pooled expr VMs, as does a single evaluation that meets a value
+// of a type the closures do not model, so results and errors are always
+// expr's. [Set.Compiled] tells which audiences are compiled, and
+// [Set.MatchOne] evaluates one audience alone to measure its cost.
 package rules

@@ -26,9 +26,20 @@ import (
 // frame is the per-call state the closures read.
 type frame struct {
 	env     *Env
+	now     int64 // env.Now in Unix milliseconds, once nowSet
+	nowSet  bool
 	matched []bool
 	gen     uint32 // memo generation of this call
 	memo    []memo
+}
+
+// nowMilli returns env.Now in Unix milliseconds, read once per call (a
+// zero Now means the clock, which costs a system call).
+func (fr *frame) nowMilli() int64 {
+	if !fr.nowSet {
+		fr.now, fr.nowSet = fr.env.nowMilli(), true
+	}
+	return fr.now
 }
 
 // memo holds one shared sub-expression's value for the call whose
@@ -417,10 +428,7 @@ func (fc *fastCompiler) call(n *ast.CallNode) (cnode, bool) {
 			return cnode{}, false
 		}
 		window := int64(w.Value)
-		count := countEvents
-		if id.Value == "_views" {
-			count = countViews
-		}
+		views := id.Value == "_views"
 		name, ok := fc.node(args[0])
 		if !ok {
 			return cnode{}, false
@@ -429,22 +437,30 @@ func (fc *fastCompiler) call(n *ast.CallNode) (cnode, bool) {
 		switch {
 		case name.kind == kStr && name.isConst:
 			key := name.cval.(string)
-			f = func(fr *frame) (int64, bool) { return int64(int(count(fr.env, key, window))), true }
-		case name.kind == kStr:
-			ns := name.s
-			f = func(fr *frame) (int64, bool) {
-				k, ok := ns(fr)
-				return int64(int(count(fr.env, k, window))), ok
+			if views {
+				glob := isGlob(key)
+				f = func(fr *frame) (int64, bool) {
+					return int64(int(countViewsAt(fr.env, fr.nowMilli(), key, glob, window))), true
+				}
+			} else {
+				f = func(fr *frame) (int64, bool) {
+					return int64(int(countEventsAt(fr.env, fr.nowMilli(), key, window))), true
+				}
 			}
-		case name.kind == kAny:
-			na := name.a
+		case name.kind == kStr || name.kind == kAny:
+			kf, ok := strOperand(name)
+			if !ok {
+				return cnode{}, false
+			}
 			f = func(fr *frame) (int64, bool) {
-				v, ok := na(fr)
-				k, isStr := v.(string)
-				if !ok || !isStr {
+				k, isNil, ok := kf(fr)
+				if !ok || isNil { // the VM fails on a non-string name
 					return 0, false
 				}
-				return int64(int(count(fr.env, k, window))), true
+				if views {
+					return int64(int(countViewsAt(fr.env, fr.nowMilli(), k, isGlob(k), window))), true
+				}
+				return int64(int(countEventsAt(fr.env, fr.nowMilli(), k, window))), true
 			}
 		default:
 			return cnode{}, false

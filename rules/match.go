@@ -117,7 +117,7 @@ func (s *Set) runErr(i int, err error) error {
 // get takes a runner from the pool and points it at one call's env.
 func (pr *program) get(env *Env, matched []bool) *runner {
 	r := pr.pool.Get().(*runner)
-	r.fr.env, r.fr.matched = env, matched
+	r.fr.env, r.fr.matched, r.fr.nowSet = env, matched, false
 	if r.fr.gen++; r.fr.gen == 0 { // wrapped: forget every memo
 		clear(r.fr.memo)
 		r.fr.gen = 1

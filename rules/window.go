@@ -70,18 +70,26 @@ const minInt64 = -1 << 63
 
 // countEvents returns the occurrences of event name within window of now.
 func countEvents(env *Env, name string, window int64) int64 {
+	return countEventsAt(env, env.nowMilli(), name, window)
+}
+
+func countEventsAt(env *Env, nowMilli int64, name string, window int64) int64 {
 	h := env.Events[name]
 	if h == nil {
 		return 0
 	}
-	return h.CountSince(sinceMillis(env.nowMilli(), window))
+	return h.CountSince(sinceMillis(nowMilli, window))
 }
 
 // countViews returns the views of pages matching pattern (an exact path or a
 // path.Match glob) within window of now.
 func countViews(env *Env, pattern string, window int64) int64 {
-	since := sinceMillis(env.nowMilli(), window)
-	if h := env.Views[pattern]; h != nil || !isGlob(pattern) {
+	return countViewsAt(env, env.nowMilli(), pattern, isGlob(pattern), window)
+}
+
+func countViewsAt(env *Env, nowMilli int64, pattern string, glob bool, window int64) int64 {
+	since := sinceMillis(nowMilli, window)
+	if h := env.Views[pattern]; h != nil || !glob {
 		return h.CountSince(since)
 	}
 	var n int64
