@@ -73,6 +73,7 @@ const (
 	kStruct      // a struct inside Env (not a value by itself)
 	kMapAny      // a map[string]any field (traits)
 	kMapStr      // a map[string]string field (page.query)
+	kVal         // a dynamic value of a modelled kind (arithmetic on traits, ?:)
 )
 
 // cnode is a compiled node: its kind and the accessor for that kind.
@@ -83,6 +84,7 @@ type cnode struct {
 	f    floatFn
 	s    strFn
 	a    anyFn
+	v    func(*frame) (val, bool) // kVal
 
 	// constants
 	isConst bool
@@ -177,6 +179,20 @@ func (fc *fastCompiler) audience(n ast.Node) boolFn {
 			}
 			return false, false
 		}
+	case kVal:
+		f := c.v
+		return func(fr *frame) (bool, bool) {
+			v, ok := f(fr)
+			switch {
+			case !ok:
+				return false, false
+			case v.k == kNil:
+				return false, true
+			case v.k == kBool:
+				return v.b, true
+			}
+			return false, false
+		}
 	case kNil:
 		return func(*frame) (bool, bool) { return false, true }
 	}
@@ -207,6 +223,8 @@ func (fc *fastCompiler) node(n ast.Node) (cnode, bool) {
 		return fc.builtin(n)
 	case *ast.UnaryNode:
 		return fc.unary(n)
+	case *ast.ConditionalNode:
+		return fc.conditional(n)
 	case *ast.BinaryNode:
 		c, ok := fc.binary(n)
 		if !ok || c.kind != kBool {
@@ -619,6 +637,12 @@ func asBool(x cnode) (boolFn, bool) {
 			b, isBool := v.(bool)
 			return b, ok && isBool
 		}, true
+	case kVal:
+		f := x.v
+		return func(fr *frame) (bool, bool) {
+			v, ok := f(fr)
+			return v.b, ok && v.k == kBool
+		}, true
 	}
 	return nil, false
 }
@@ -674,6 +698,8 @@ func (fc *fastCompiler) binary(n *ast.BinaryNode) (cnode, bool) {
 		f, ok = matches(l, r)
 	case "in":
 		f, ok = in(n, l, r)
+	case "+", "-", "*", "/", "%":
+		return arith(n.Operator, l, r)
 	default:
 		return cnode{}, false
 	}
@@ -731,6 +757,8 @@ func toVal(c cnode) (func(*frame) (val, bool), bool) {
 			x := anyVal(v)
 			return x, x.k != 0
 		}, true
+	case kVal:
+		return c.v, true
 	}
 	return nil, false
 }
@@ -978,6 +1006,12 @@ func strOperand(c cnode) (func(*frame) (s string, isNil, ok bool), bool) {
 			}
 			return "", false, false
 		}, true
+	case kVal:
+		f := c.v
+		return func(fr *frame) (string, bool, bool) {
+			v, ok := f(fr)
+			return v.s, v.k == kNil, ok && (v.k == kStr || v.k == kNil)
+		}, true
 	}
 	return nil, false
 }
@@ -1184,4 +1218,150 @@ func inStrings(l cnode, elems []any) (boolFn, bool) {
 		}
 		return contains(v), true
 	}, true
+}
+
+// conditional compiles c ? a : b. The condition must be a bool (expr
+// fails otherwise); the branches keep their kind when they share one.
+func (fc *fastCompiler) conditional(n *ast.ConditionalNode) (cnode, bool) {
+	c, ok := fc.node(n.Cond)
+	if !ok {
+		return cnode{}, false
+	}
+	cond, ok := asBool(c)
+	if !ok {
+		return cnode{}, false
+	}
+	a, ok := fc.node(n.Exp1)
+	if !ok {
+		return cnode{}, false
+	}
+	b, ok := fc.node(n.Exp2)
+	if !ok {
+		return cnode{}, false
+	}
+	if a.kind == b.kind {
+		switch a.kind {
+		case kBool:
+			x, y := a.b, b.b
+			return cnode{kind: kBool, b: func(fr *frame) (bool, bool) {
+				v, ok := cond(fr)
+				switch {
+				case !ok:
+					return false, false
+				case v:
+					return x(fr)
+				}
+				return y(fr)
+			}}, true
+		case kStr:
+			x, y := a.s, b.s
+			return cnode{kind: kStr, s: func(fr *frame) (string, bool) {
+				v, ok := cond(fr)
+				switch {
+				case !ok:
+					return "", false
+				case v:
+					return x(fr)
+				}
+				return y(fr)
+			}}, true
+		}
+	}
+	x, ok1 := toVal(a)
+	y, ok2 := toVal(b)
+	if !ok1 || !ok2 {
+		return cnode{}, false
+	}
+	return cnode{kind: kVal, v: func(fr *frame) (val, bool) {
+		v, ok := cond(fr)
+		switch {
+		case !ok:
+			return val{}, false
+		case v:
+			return x(fr)
+		}
+		return y(fr)
+	}}, true
+}
+
+// arith compiles + - * / % on numbers with runtime.Add (and friends)
+// semantics: int op int stays int (wrapping), a float makes it float, /
+// is always float, % takes ints only and fails on a zero divisor. Strings
+// and other types are left to the VM.
+func arith(op string, l, r cnode) (cnode, bool) {
+	num := func(c cnode) bool { return c.kind == kInt || c.kind == kFloat || c.kind == kAny || c.kind == kVal }
+	if !num(l) || !num(r) {
+		return cnode{}, false
+	}
+	if l.kind == kInt && r.kind == kInt && op != "/" {
+		li, ri := l.i, r.i
+		return cnode{kind: kInt, i: func(fr *frame) (int64, bool) {
+			a, ok := li(fr)
+			if !ok {
+				return 0, false
+			}
+			b, ok := ri(fr)
+			if !ok {
+				return 0, false
+			}
+			v := arithVal(op, val{k: kInt, i: a}, val{k: kInt, i: b})
+			return v.i, v.k == kInt
+		}}, true
+	}
+	lv, _ := toVal(l)
+	rv, _ := toVal(r)
+	f := func(fr *frame) (val, bool) {
+		a, ok := lv(fr)
+		if !ok {
+			return val{}, false
+		}
+		b, ok := rv(fr)
+		if !ok {
+			return val{}, false
+		}
+		v := arithVal(op, a, b)
+		return v, v.k != 0
+	}
+	if (l.kind == kInt || l.kind == kFloat) && (r.kind == kInt || r.kind == kFloat) {
+		return cnode{kind: kFloat, f: func(fr *frame) (float64, bool) {
+			v, ok := f(fr)
+			return v.f, ok
+		}}, true
+	}
+	return cnode{kind: kVal, v: f}, true
+}
+
+// arithVal applies op to two numbers; k == 0 in the result where expr
+// fails.
+func arithVal(op string, a, b val) val {
+	if !isNum(a) || !isNum(b) {
+		return val{}
+	}
+	if a.k == kInt && b.k == kInt {
+		switch op {
+		case "+":
+			return val{k: kInt, i: a.i + b.i}
+		case "-":
+			return val{k: kInt, i: a.i - b.i}
+		case "*":
+			return val{k: kInt, i: a.i * b.i}
+		case "%":
+			if b.i == 0 {
+				return val{}
+			}
+			return val{k: kInt, i: a.i % b.i}
+		}
+	}
+	x, y := numF(a), numF(b)
+	switch op {
+	case "+":
+		return val{k: kFloat, f: x + y}
+	case "-":
+		return val{k: kFloat, f: x - y}
+	case "*":
+		return val{k: kFloat, f: x * y}
+	case "/":
+		return val{k: kFloat, f: x / y}
+	}
+	return val{} // % on floats
 }

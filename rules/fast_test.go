@@ -15,9 +15,8 @@ type diffStats struct{ fast, bail int }
 // (authoritative) and each fast closure, which must either bail or give
 // the VM's result for a rule that does not fail on the VM. It also checks
 // that Match on both paths agrees, errors included.
-func diffCheck(t *testing.T, s *Set, env *Env, st *diffStats) {
+func diffCheck(t *testing.T, s, vmSet *Set, env *Env, st *diffStats) {
 	t.Helper()
-	vmSet := s.withoutFastPath()
 	n := len(s.Audiences)
 	want := make([]bool, n)
 	wantErr := make([]error, n)
@@ -146,6 +145,22 @@ var shapes = []string{
 	`now.Year() == 2026`,
 	`(traits.plan ?? "x") == "pro"`,
 	`traits.age + 1 > 30`,
+	`traits.age - traits.seats <= 0`,
+	`traits.seats * 2 == 24`,
+	`traits.seats / 4 == 3`,
+	`traits.seats % 5 == 2`,
+	`session.count % 3 == 0`,
+	`session.count / 2 == 1.5`,
+	`session.count * 2 + 1 > 5`,
+	`session.count - 10 < random`,
+	`random * 100 > 50`,
+	`session.count % traits.seats == 0`,
+	`traits.plan + "x" == "prox"`,
+	`(traits.beta ? traits.age : 0) > 30`,
+	`(session.isReturningVisitor ? "yes" : "no") == "yes"`,
+	`traits.beta ? traits.plan == "pro" : traits.seats > 3`,
+	`(traits.beta ? nil : traits.plan) == nil`,
+	`(session.count > 3 ? traits.plan : location.city) startsWith "S"`,
 	`true`,
 	`traits.missing`,
 }
@@ -164,12 +179,11 @@ func TestFastPathShapes(t *testing.T) {
 	}
 	vmOnly := map[string]bool{
 		`hasEvent("purchase", traits.plan == "pro" ? "7d" : "30d")`: true,
-		`traits.plan == "pro" ? true : false`:                       true,
-		`now.Year() == 2026`:                                        true,
-		`(traits.plan ?? "x") == "pro"`:                             true,
-		`traits.age + 1 > 30`:                                       true,
-		`traits[traits.industry] == nil`:                            true,
-		`page.query[traits.plan] == ""`:                             true,
+		`now.Year() == 2026`:             true,
+		`(traits.plan ?? "x") == "pro"`:  true,
+		`traits[traits.industry] == nil`: true,
+		`traits.plan + "x" == "prox"`:    true,
+		`page.query[traits.plan] == ""`:  true,
 	}
 	for i, sh := range shapes {
 		if got := s.Compiled(i); got == vmOnly[sh] {
@@ -178,8 +192,9 @@ func TestFastPathShapes(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	var st diffStats
-	for k := range 1500 {
-		diffCheck(t, s, genEnv(r, k%2 == 1), &st)
+	vmSet := s.withoutFastPath()
+	for k := range 800 {
+		diffCheck(t, s, vmSet, genEnv(r, k%2 == 1), &st)
 	}
 	t.Logf("fast answers %d, bails %d", st.fast, st.bail)
 	if st.fast < 5*st.bail {
@@ -203,11 +218,12 @@ func TestFastPathGenerated(t *testing.T) {
 		}
 		r := rand.New(rand.NewPCG(seed, 9))
 		var plain, odd diffStats
+		vmSet := s.withoutFastPath()
 		for k := range 200 {
 			if k%2 == 0 {
-				diffCheck(t, s, genEnv(r, false), &plain)
+				diffCheck(t, s, vmSet, genEnv(r, false), &plain)
 			} else {
-				diffCheck(t, s, genEnv(r, true), &odd)
+				diffCheck(t, s, vmSet, genEnv(r, true), &odd)
 			}
 		}
 		if plain.bail != 0 {
@@ -255,16 +271,21 @@ func genExpr(r *rand.Rand, depth int) string {
 func genBool(r *rand.Rand, depth int) string {
 	anyv := []string{`traits.plan`, `traits.age`, `traits.beta`, `traits.missing`, `traits.tags`, `traits.org.tier`, `nil`}
 	nums := []string{`traits.age`, `traits.seats`, `session.count`, `session.averageSessionLength`, `random`,
-		`eventCount("purchase", "30d")`, `eventCount("signup")`, `len(traits.plan)`, `len(traits)`, `30`, `2.5`, `-1`, `0`}
+		`eventCount("purchase", "30d")`, `eventCount("signup")`, `len(traits.plan)`, `len(traits)`, `30`, `2.5`, `-1`, `0`,
+		`(traits.age + 1)`, `(session.count / 2)`, `(session.count % 3)`, `(traits.seats * 2.5)`, `(traits.age % 7)`,
+		`(traits.beta ? traits.age : 0)`, `(session.count - traits.seats)`}
 	strs := []string{`traits.plan`, `traits.email`, `traits.industry`, `location.countryCode`, `location.city`,
-		`page.path`, `page.query.utm_source`, `device.type`, `"pro"`, `"US"`, `""`, `"/blog"`, `"user1"`}
+		`page.path`, `page.query.utm_source`, `device.type`, `"pro"`, `"US"`, `""`, `"/blog"`, `"user1"`,
+		`(traits.beta ? traits.plan : "x")`, `(random < 0.5 ? location.city : page.path)`}
 	bools := []string{`traits.beta`, `session.isReturningVisitor`, `hasEvent("share", "7d")`, `viewedPage("/docs/*")`,
 		`viewedPage("/pricing", "24h")`, `true`, `traits.missing`, `inAudience("base")`}
 	lists := []string{`["pro", "free"]`, `[30, 31.0]`, `["a", 1, nil]`, `[]`, `["US", "CA", "GB"]`, `traits.tags`, `traits`}
 	if depth <= 0 {
 		return pick(r, bools)
 	}
-	switch r.IntN(9) {
+	switch r.IntN(10) {
+	case 8:
+		return "(" + genBool(r, depth-1) + " ? " + genBool(r, depth-1) + " : " + genBool(r, depth-1) + ")"
 	case 0:
 		return pick(r, anyv) + pick(r, []string{" == ", " != "}) + pick(r, append(anyv, strs...))
 	case 1:
@@ -301,8 +322,9 @@ func fastFuzzOne(t *testing.T, exprSeed, envSeed uint64) (valid, compiled bool) 
 	}
 	er := rand.New(rand.NewPCG(envSeed, 4))
 	var st diffStats
+	vmSet := s.withoutFastPath()
 	for k := range 8 {
-		diffCheck(t, s, genEnv(er, k%2 == 1), &st)
+		diffCheck(t, s, vmSet, genEnv(er, k%2 == 1), &st)
 	}
 	return true, s.Compiled(1)
 }
@@ -437,8 +459,9 @@ func TestSharedSubexpressions(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(7, 7))
 	var st diffStats
+	vmSet := s.withoutFastPath()
 	for range 300 {
-		diffCheck(t, s, genEnv(r, false), &st)
+		diffCheck(t, s, vmSet, genEnv(r, false), &st)
 	}
 	// Repeated Match calls on one runner must not reuse the previous
 	// call's memo.
