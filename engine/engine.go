@@ -45,6 +45,7 @@ type Engine struct {
 
 	locks [stripes]sync.Mutex
 	bufs  sync.Pool // *[]byte scratch buffers for store reads and encodes
+	evals sync.Pool // *evalState scratch of evaluate
 }
 
 // Open opens (creating if needed) an engine storing its profiles in dir,
@@ -93,6 +94,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	}
 	e.rules.Store(o.Rules)
 	e.bufs.New = func() any { b := make([]byte, 0, 2048); return &b }
+	e.evals.New = func() any { return new(evalState) }
 	return e, nil
 }
 

@@ -38,7 +38,7 @@ type record struct {
 	Events map[string]*rules.History `json:"ev,omitempty"` // track events by name
 	Views  map[string]*rules.History `json:"vw,omitempty"` // page paths and screen names
 
-	Sticky  map[string]assignment `json:"st,omitempty"` // experience id → assignment
+	Sticky  map[string]Assignment `json:"st,omitempty"` // experience id → assignment
 	Exposed map[string][]int      `json:"ex,omitempty"` // experience id → variants exposed
 
 	// stored reports that the record was read from the store (not new).
@@ -54,12 +54,6 @@ type sessionState struct {
 	LandingPage Page   `json:"lp"`
 	Landed      bool   `json:"ld,omitempty"` // LandingPage is set for this session
 	PastLength  int64  `json:"pl"`           // seconds of all sessions before the current
-}
-
-// assignment is a sticky variant with the bucket version it was drawn under.
-type assignment struct {
-	Variant int `json:"v"`
-	Bucket  int `json:"b"`
 }
 
 // recordFormatJSON is the first byte of a record encoded as JSON.
@@ -129,7 +123,7 @@ func mergeInto(k, a *record) {
 	for id, as := range a.Sticky {
 		if _, ok := k.Sticky[id]; !ok {
 			if k.Sticky == nil {
-				k.Sticky = make(map[string]assignment)
+				k.Sticky = make(map[string]Assignment)
 			}
 			k.Sticky[id] = as
 		}
