@@ -44,8 +44,9 @@ type Engine struct {
 	closed bool
 
 	locks [stripes]sync.Mutex
-	bufs  sync.Pool // *[]byte scratch buffers for store reads and encodes
+	bufs  sync.Pool // *[]byte scratch buffers for store reads
 	evals sync.Pool // *evalState scratch of evaluate
+	encs  sync.Pool // *encoder of profile records
 }
 
 // Open opens (creating if needed) an engine storing its profiles in dir,
@@ -95,6 +96,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	e.rules.Store(o.Rules)
 	e.bufs.New = func() any { b := make([]byte, 0, 2048); return &b }
 	e.evals.New = func() any { return new(evalState) }
+	e.encs.New = func() any { return &encoder{b: make([]byte, 0, 2048)} }
 	return e, nil
 }
 
@@ -250,13 +252,12 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id, userID stri
 		return out, nil
 	}
 	target.Updated = nowMs
-	bufp := e.bufs.Get().(*[]byte)
-	defer e.bufs.Put(bufp)
-	enc, err := encodeRecord(*bufp, target)
+	encoder := e.encs.Get().(*encoder)
+	defer e.encs.Put(encoder)
+	enc, err := encoder.encode(target)
 	if err != nil {
 		return evaluation{}, err
 	}
-	*bufp = enc
 	ops = append(ops, storage.Op{Key: []byte(prefixProfile + target.ID), Value: enc, TTL: e.opts.ProfileTTL})
 	if e.opts.ProfileTTL > 0 {
 		ops = append(ops, e.refreshAliases(target, ops)...)
