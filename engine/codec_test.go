@@ -241,3 +241,44 @@ func TestOpensJSONRecords(t *testing.T) {
 		t.Errorf("rewritten record lost data: events %+v traits %v sticky %v", r.Events["purchase"], r.Traits, r.Sticky)
 	}
 }
+
+// BenchmarkRecordCodec compares the formats on a record with every field
+// set: encode and decode, JSON (format 1) and binary (format 2).
+func BenchmarkRecordCodec(b *testing.B) {
+	r := codecRecords()["full"]
+	bin, err := encodeRecord(nil, r)
+	if err != nil {
+		b.Fatal(err)
+	}
+	js := encodeRecordJSON(b, r)
+	b.Run("encode/json", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(js)))
+		for b.Loop() {
+			if _, err := json.Marshal(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encode/binary", func(b *testing.B) {
+		e := &encoder{}
+		b.ReportAllocs()
+		b.SetBytes(int64(len(bin)))
+		for b.Loop() {
+			if _, err := e.encode(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for name, data := range map[string][]byte{"json": js, "binary": bin} {
+		b.Run("decode/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := decodeRecord(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
