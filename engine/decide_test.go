@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor/engine"
+	"github.com/tailorhq/tailor/engine/device"
 	"github.com/tailorhq/tailor/rules"
 )
 
@@ -141,15 +142,20 @@ func TestDecideMatchesIdentify(t *testing.T) {
 	e := open(t, benchRulesYAML(30, 20), nil)
 	set := e.Rules()
 	var d engine.Decider
+	devices := device.New()
 	selectedTotal, matchedTotal := 0, 0
 	for i := range 40 {
 		resp := e.identify(t, fmt.Sprintf("p-%d", i), benchEvents(i, e.clock.Now())...)
 		p := resp.Profile
+		ctx := benchEvents(i, e.clock.Now())[0].Context
 		env := &rules.Env{
+			Device:       devices.Detect(ctx.UserAgent),
+			Locale:       ctx.Locale,
+			UserID:       fmt.Sprintf("user-%d", i),
 			Traits:       p.Traits,
 			Location:     p.Location,
 			Session:      p.Session,
-			Page:         *benchEvents(i, e.clock.Now())[0].Context.Page,
+			Page:         *ctx.Page,
 			Jurisdiction: p.Jurisdiction,
 			Random:       p.Random,
 			Now:          e.clock.Now(),
