@@ -8,6 +8,7 @@ import (
 
 	"github.com/tailorhq/tailor/bench/report"
 	"github.com/tailorhq/tailor/bench/workload"
+	"github.com/tailorhq/tailor/engine"
 	"github.com/tailorhq/tailor/rules"
 )
 
@@ -16,20 +17,22 @@ import (
 // environments.
 const evalPool = 4096
 
-// runEval measures pure evaluation: every audience of set over a prepared
-// rule environment, no store and no events.
+// runEval measures pure evaluation: engine.Decider.Decide (every audience
+// of set, then every experience allocated) over prepared rule
+// environments, no store and no events.
 func runEval(ctx context.Context, cfg *Config, src *source, set *rules.Set, rep *report.Report) error {
 	profiles := src.profiles(evalPool)
 	envs := make([]rules.Env, len(profiles))
+	visitors := make([]engine.Visitor, len(profiles))
 	for k := range profiles {
 		envs[k] = profiles[k].Env(src.now)
+		visitors[k] = engine.Visitor{StableID: profiles[k].ID}
 	}
 	var ruleErrs atomic.Uint64
 	err := drive(ctx, cfg, rep, len(envs), func(w *worker, i int) bool {
-		if w.matched == nil {
-			w.matched = make([]bool, len(set.Audiences))
-		}
-		if err := set.Match(&envs[i], w.matched); err != nil {
+		var err error
+		w.decisions, err = w.decider.Decide(set, &envs[i], visitors[i], w.decisions[:0])
+		if err != nil {
 			ruleErrs.Add(1)
 		}
 		return true
@@ -38,17 +41,20 @@ func runEval(ctx context.Context, cfg *Config, src *source, set *rules.Set, rep 
 		return err
 	}
 	rep.RuleErrors = ruleErrs.Load()
-	matched := make([]bool, len(set.Audiences))
-	var hits int
+	var d engine.Decider
+	var dst []engine.Decision
+	var hits, selected int
 	for k := range envs {
-		_ = set.Match(&envs[k], matched)
-		for _, m := range matched {
+		dst, _ = d.Decide(set, &envs[k], visitors[k], dst[:0])
+		selected += len(dst)
+		for _, m := range d.Matched() {
 			if m {
 				hits++
 			}
 		}
 	}
 	rep.Matched = float64(hits) / float64(len(envs))
+	rep.Selected = float64(selected) / float64(len(envs))
 	rep.Memory = memory()
 	return nil
 }

@@ -19,14 +19,16 @@ import (
 	"github.com/tailorhq/tailor/bench/hist"
 	"github.com/tailorhq/tailor/bench/report"
 	"github.com/tailorhq/tailor/bench/workload"
+	"github.com/tailorhq/tailor/engine"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/storage"
 )
 
 // Modes.
 const (
-	// ModeEval evaluates audiences (and experiences) over prepared rule
-	// environments: no store, no events.
+	// ModeEval evaluates audiences and allocates experiences
+	// (engine.Decider) over prepared rule environments: no store, no
+	// events.
 	ModeEval = "eval"
 	// ModeIdentifyDisk runs full Identify calls on Badger on disk.
 	ModeIdentifyDisk = "identify-disk"
@@ -329,8 +331,9 @@ type worker struct {
 	pick *picker
 	h    hist.Histogram
 	seq  uint64
-	// matched is eval mode's per-worker audience result buffer.
-	matched []bool
+	// decider and decisions are eval mode's per-worker evaluation state.
+	decider   engine.Decider
+	decisions []engine.Decision
 }
 
 // progress prints a live line to w every half second once the run has

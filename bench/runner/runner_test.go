@@ -73,8 +73,8 @@ func TestModesEndToEnd(t *testing.T) {
 			checkReport(t, rep, cfg)
 			switch mode {
 			case ModeEval:
-				if rep.RuleErrors != 0 || rep.Matched <= 0 || rep.Populate != nil || rep.Store != nil {
-					t.Fatalf("eval report: rule errors %d, matched %v, populate %v, store %v", rep.RuleErrors, rep.Matched, rep.Populate, rep.Store)
+				if rep.RuleErrors != 0 || rep.Matched <= 0 || rep.Selected <= 0 || rep.Populate != nil || rep.Store != nil {
+					t.Fatalf("eval report: rule errors %d, matched %v, selected %v, populate %v, store %v", rep.RuleErrors, rep.Matched, rep.Selected, rep.Populate, rep.Store)
 				}
 			case ModeIdentifyDisk:
 				if rep.Store == nil || rep.Store.DirBytes <= 0 || rep.Store.LSMBytes+rep.Store.VlogBytes <= 0 {
