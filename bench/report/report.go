@@ -35,6 +35,13 @@ type Report struct {
 	// (Badger's compactions and flushes) that ran meanwhile.
 	AllocsPerOp float64 `json:"allocsPerOp"`
 	BytesPerOp  float64 `json:"bytesPerOp"`
+	// CPUPerOp is the process's CPU time (user + system, every thread,
+	// getrusage) over the measured phase divided by Ops, in nanoseconds:
+	// the cost of an operation even when other processes take the cores.
+	// CPUShare is that CPU time over wall time times GOMAXPROCS: 1 means
+	// the run had the cores to itself, 0.3 that it got 30% of them.
+	CPUPerOp float64 `json:"cpuNsPerOp"`
+	CPUShare float64 `json:"cpuShare"`
 	// RuleErrors counts audiences that failed at run time (counted as not
 	// matched) in eval mode.
 	RuleErrors uint64 `json:"ruleErrors,omitempty"`
@@ -197,6 +204,10 @@ func (r *Report) WriteText(w io.Writer, top int) error {
 	fmt.Fprintf(&b, "latency:    mean %s  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",
 		Duration(l.Mean), Duration(float64(l.P50)), Duration(float64(l.P90)), Duration(float64(l.P99)), Duration(float64(l.P999)), Duration(float64(l.Max)))
 	fmt.Fprintf(&b, "allocs:     %.1f allocs/op, %s/op\n", r.AllocsPerOp, Bytes(int64(r.BytesPerOp)))
+	if r.CPUPerOp > 0 {
+		fmt.Fprintf(&b, "cpu:        %s CPU per op; the run got %.0f%% of %d cores (%.0f ops/s if it had them all)\n",
+			Duration(r.CPUPerOp), 100*r.CPUShare, r.Machine.GOMAXPROCS, float64(r.Machine.GOMAXPROCS)*1e9/r.CPUPerOp)
+	}
 	if r.Mode == "eval" {
 		fmt.Fprintf(&b, "evaluation: %.1f audiences matched and %.1f experiences selected per profile, %d rule errors\n", r.Matched, r.Selected, r.RuleErrors)
 	}

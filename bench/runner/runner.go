@@ -273,6 +273,7 @@ func drive(ctx context.Context, cfg *Config, rep *report.Report, n int, op func(
 	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
+	cpu0 := CPUTime()
 	start := time.Now()
 	stopProgress := progress(cfg.Progress, start, &done)
 	var wg sync.WaitGroup
@@ -304,6 +305,7 @@ func drive(ctx context.Context, cfg *Config, rep *report.Report, n int, op func(
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := CPUTime() - cpu0
 	stopProgress()
 	runtime.ReadMemStats(&m1)
 	var h hist.Histogram
@@ -321,6 +323,10 @@ func drive(ctx context.Context, cfg *Config, rep *report.Report, n int, op func(
 	if rep.Ops > 0 {
 		rep.AllocsPerOp = float64(m1.Mallocs-m0.Mallocs) / float64(rep.Ops)
 		rep.BytesPerOp = float64(m1.TotalAlloc-m0.TotalAlloc) / float64(rep.Ops)
+		rep.CPUPerOp = float64(cpu.Nanoseconds()) / float64(rep.Ops)
+	}
+	if elapsed > 0 {
+		rep.CPUShare = cpu.Seconds() / (elapsed.Seconds() * float64(runtime.GOMAXPROCS(0)))
 	}
 	return nil
 }

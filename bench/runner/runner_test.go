@@ -46,6 +46,9 @@ func checkReport(t *testing.T, rep *report.Report, cfg Config) {
 	if rep.OpsPerSec <= 0 || rep.Seconds <= 0 {
 		t.Fatalf("throughput %v over %vs", rep.OpsPerSec, rep.Seconds)
 	}
+	if rep.CPUPerOp <= 0 || rep.CPUShare <= 0 {
+		t.Fatalf("cpu %vns/op, share %v", rep.CPUPerOp, rep.CPUShare)
+	}
 	if rep.Memory.RSSBytes <= 0 || rep.Memory.PeakRSSBytes < rep.Memory.RSSBytes {
 		t.Fatalf("memory %+v", rep.Memory)
 	}
@@ -223,7 +226,7 @@ func TestReportJSONShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	paths := [][]string{
-		{"mode"}, {"ops"}, {"errors"}, {"seconds"}, {"opsPerSec"}, {"allocsPerOp"}, {"bytesPerOp"}, {"openSeconds"},
+		{"mode"}, {"ops"}, {"errors"}, {"seconds"}, {"opsPerSec"}, {"allocsPerOp"}, {"bytesPerOp"}, {"cpuNsPerOp"}, {"cpuShare"}, {"openSeconds"},
 		{"workload", "profiles"}, {"workload", "audiences"}, {"workload", "experiences"}, {"workload", "concurrency"},
 		{"machine", "goVersion"}, {"machine", "cpus"},
 		{"latency", "meanNs"}, {"latency", "p50Ns"}, {"latency", "p90Ns"}, {"latency", "p99Ns"}, {"latency", "p999Ns"}, {"latency", "maxNs"},
