@@ -80,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Int64Var(&c.Badger.IndexCacheSize, "index-cache", 0, "Badger IndexCacheSize in bytes (0: keep all indexes in memory)")
 	fs.BoolVar(&c.Badger.DisableGroupCommit, "no-group-commit", false, "commit every Identify in its own Badger transaction (for comparison)")
 	fs.BoolVar(&c.Badger.ReadAhead, "readahead", false, "keep the kernel's read-ahead on Badger's mapped files (the store advises random access by default)")
+	fs.IntVar(&c.EvalPool, "eval-pool", runner.DefaultEvalPool, "eval: distinct profiles cycled through (1: one hot profile, as microbenchmarks do)")
 	fs.IntVar(&c.AudienceSample, "audience-sample", 200, "profiles the slowest-audiences table is measured over (negative: skip the table)")
 	fs.IntVar(&o.top, "top", 10, "rows of the slowest-audiences table")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")

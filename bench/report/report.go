@@ -30,6 +30,9 @@ type Report struct {
 	Seconds   float64 `json:"seconds"`
 	OpsPerSec float64 `json:"opsPerSec"`
 	Latency   Latency `json:"latency"`
+	// ClockNs is the median cost of the clock reads that time one
+	// operation; every latency includes it.
+	ClockNs float64 `json:"clockNs"`
 	// AllocsPerOp and BytesPerOp are runtime.MemStats deltas over the
 	// measured phase divided by Ops; they include background work
 	// (Badger's compactions and flushes) that ran meanwhile.
@@ -70,8 +73,10 @@ type Workload struct {
 	SamplesFile string  `json:"samplesFile,omitempty"`
 	Zipf        float64 `json:"zipf,omitempty"`
 	Concurrency int     `json:"concurrency"`
-	SyncWrites  bool    `json:"syncWrites,omitempty"`
-	Dir         string  `json:"dir,omitempty"`
+	// EvalPool is how many distinct profiles eval mode cycled through.
+	EvalPool   int    `json:"evalPool,omitempty"`
+	SyncWrites bool   `json:"syncWrites,omitempty"`
+	Dir        string `json:"dir,omitempty"`
 }
 
 // Machine describes where it ran.
@@ -183,6 +188,9 @@ func (r *Report) WriteText(w io.Writer, top int) error {
 	if wl.SyncWrites {
 		b.WriteString(", sync writes")
 	}
+	if wl.EvalPool > 0 {
+		fmt.Fprintf(&b, ", cycling over %d profiles", wl.EvalPool)
+	}
 	b.WriteString("\n")
 	if wl.RulesFile != "" || wl.SamplesFile != "" {
 		fmt.Fprintf(&b, "rules %s, samples %s\n", orDash(wl.RulesFile), orDash(wl.SamplesFile))
@@ -203,6 +211,9 @@ func (r *Report) WriteText(w io.Writer, top int) error {
 	l := r.Latency
 	fmt.Fprintf(&b, "latency:    mean %s  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",
 		Duration(l.Mean), Duration(float64(l.P50)), Duration(float64(l.P90)), Duration(float64(l.P99)), Duration(float64(l.P999)), Duration(float64(l.Max)))
+	if r.ClockNs > 0 {
+		fmt.Fprintf(&b, "            (each latency includes %s of clock reads)\n", Duration(r.ClockNs))
+	}
 	fmt.Fprintf(&b, "allocs:     %.1f allocs/op, %s/op\n", r.AllocsPerOp, Bytes(int64(r.BytesPerOp)))
 	if r.CPUPerOp > 0 {
 		fmt.Fprintf(&b, "cpu:        %s CPU per op; the run got %.0f%% of %d cores (%.0f ops/s if it had them all)\n",

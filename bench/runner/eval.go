@@ -12,22 +12,23 @@ import (
 	"github.com/tailorhq/tailor/rules"
 )
 
-// evalPool is how many distinct profiles eval mode cycles through: enough
-// to defeat caches of one profile, few enough to hold as rule
-// environments.
-const evalPool = 4096
+// DefaultEvalPool is how many distinct profiles eval mode cycles through
+// by default: enough that profiles are not all in the CPU caches, few
+// enough to hold as rule environments.
+const DefaultEvalPool = 4096
 
 // runEval measures pure evaluation: engine.Decider.Decide (every audience
 // of set, then every experience allocated) over prepared rule
 // environments, no store and no events.
 func runEval(ctx context.Context, cfg *Config, src *source, set *rules.Set, rep *report.Report) error {
-	profiles := src.profiles(evalPool)
+	profiles := src.profiles(cfg.EvalPool)
 	envs := make([]rules.Env, len(profiles))
 	visitors := make([]engine.Visitor, len(profiles))
 	for k := range profiles {
 		envs[k] = profiles[k].Env(src.now)
 		visitors[k] = engine.Visitor{StableID: profiles[k].ID}
 	}
+	rep.Workload.EvalPool = len(envs)
 	var ruleErrs atomic.Uint64
 	err := drive(ctx, cfg, rep, len(envs), func(w *worker, i int) bool {
 		var err error

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,10 @@ type Config struct {
 	// Badger tunes the store (ValueThreshold, MemTableSize, ...); Dir,
 	// InMemory and SyncWrites are set by the runner.
 	Badger storage.BadgerOptions
+	// EvalPool is how many distinct profiles eval mode cycles through;
+	// default DefaultEvalPool. 1 measures one hot profile, as
+	// microbenchmarks do.
+	EvalPool int
 	// AudienceSample is how many profiles the slowest-audiences table is
 	// measured over; default 200, negative disables the table.
 	AudienceSample int
@@ -206,6 +211,12 @@ func (c *Config) fill() error {
 	if c.Dir != "" && c.Mode != ModeIdentifyDisk {
 		return fmt.Errorf("%w: dir applies to mode %s only", ErrConfig, ModeIdentifyDisk)
 	}
+	if c.EvalPool < 0 {
+		return fmt.Errorf("%w: eval pool %d is negative", ErrConfig, c.EvalPool)
+	}
+	if c.EvalPool == 0 {
+		c.EvalPool = DefaultEvalPool
+	}
 	if c.AudienceSample == 0 {
 		c.AudienceSample = 200
 	}
@@ -270,6 +281,7 @@ func drive(ctx context.Context, cfg *Config, rep *report.Report, n int, op func(
 	if cfg.Ops == 0 {
 		deadline = time.Now().Add(cfg.Duration)
 	}
+	rep.ClockNs = clockCost()
 	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
@@ -329,6 +341,19 @@ func drive(ctx context.Context, cfg *Config, rep *report.Report, n int, op func(
 		rep.CPUShare = cpu.Seconds() / (elapsed.Seconds() * float64(runtime.GOMAXPROCS(0)))
 	}
 	return nil
+}
+
+// clockCost returns the median cost of reading the clock (time.Now and
+// time.Since, what timing one operation adds), in nanoseconds.
+func clockCost() float64 {
+	const n = 1001
+	d := make([]int64, n)
+	for i := range d {
+		t0 := time.Now()
+		d[i] = int64(time.Since(t0))
+	}
+	slices.Sort(d)
+	return float64(d[n/2])
 }
 
 // worker is one measuring goroutine's state.

@@ -193,6 +193,7 @@ func TestConfigErrors(t *testing.T) {
 		"sync in memory": func(c *Config) { c.Mode, c.Sync = ModeIdentifyMem, true },
 		"dir in eval":    func(c *Config) { c.Dir = t.TempDir() },
 		"concurrency":    func(c *Config) { c.Concurrency = -1 },
+		"eval pool":      func(c *Config) { c.EvalPool = -1 },
 		"duration":       func(c *Config) { c.Ops, c.Duration = 0, -time.Second },
 	} {
 		t.Run(name, func(t *testing.T) {
