@@ -16,13 +16,15 @@ steps=${*:-"eval stores disk durable memory scaling gobench"}
 
 run() { # name args...
 	name=$1; shift
-	echo "== $name: bench $*" | tee "$OUT/$name.txt"
+	echo "== $name: bench $*" > "$OUT/$name.txt"
+	uptime >> "$OUT/$name.txt"
 	$B "$@" -json -svg "$OUT/$name.svg" > "$OUT/$name.json" 2> "$OUT/$name.log"
 	python3 - "$OUT/$name.json" >> "$OUT/$name.txt" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 l = r["latency"]
-print(f'{r["opsPerSec"]:.0f} ops/s  p50 {l["p50Ns"]/1e3:.1f}us p90 {l["p90Ns"]/1e3:.1f}us p99 {l["p99Ns"]/1e3:.1f}us p99.9 {l["p999Ns"]/1e3:.1f}us max {l["maxNs"]/1e3:.0f}us  {r["allocsPerOp"]:.1f} allocs/op {r["bytesPerOp"]:.0f} B/op')
+print(f'{r["opsPerSec"]:.0f} ops/s  p50 {l["p50Ns"]/1e3:.1f}us p90 {l["p90Ns"]/1e3:.1f}us p99 {l["p99Ns"]/1e3:.1f}us p99.9 {l["p999Ns"]/1e3:.1f}us max {l["maxNs"]/1e3:.0f}us  {r["allocsPerOp"]:.1f} allocs/op {r["bytesPerOp"]:.0f} B/op  cpu {r["cpuNsPerOp"]/1e3:.2f}us/op share {100*r["cpuShare"]:.0f}%  clock {r["clockNs"]:.0f}ns')
+if r.get("selectedPerOp") or r.get("matchedPerOp"): print(f'matched {r.get("matchedPerOp",0):.1f} selected {r.get("selectedPerOp",0):.1f} ruleErrors {r.get("ruleErrors",0)}')
 if r.get("openSeconds"): print(f'open {r["openSeconds"]:.3f}s')
 if r.get("populate"): print("populate", r["populate"])
 if r.get("store"): print("store", r["store"])
@@ -35,6 +37,7 @@ PY
 for s in $steps; do case $s in
 eval)
 	run t1-peer -mode eval -workload peer -duration 10s
+	run t1-peer-hot -mode eval -workload peer -eval-pool 1 -duration 10s
 	run t2-100aud -mode eval -experiences 0 -duration 10s
 	run t3-100aud-20exp -mode eval -duration 10s
 	;;
