@@ -5,14 +5,14 @@
 #
 #   OUT=/tmp/tailor-results STORE=/var/tmp/tailor-stores sh bench/targets.sh [step...]
 #
-# Steps: eval stores disk durable memory scaling gobench (default: all).
+# Steps: eval scaling-eval stores disk durable memory scaling gobench (default: all).
 set -eu
 OUT=${OUT:-/tmp/tailor-results}
 STORE=${STORE:-/var/tmp/tailor-stores}
 mkdir -p "$OUT" "$STORE"
 go build -o "$OUT/tbench" ./bench
 B="$OUT/tbench -progress off"
-steps=${*:-"eval stores disk durable memory scaling gobench"}
+steps=${*:-"eval scaling-eval stores disk durable memory scaling gobench"}
 
 run() { # name args...
 	name=$1; shift
@@ -58,6 +58,11 @@ memory)
 	# Target 5: a fresh process opens the million-profile store, applies
 	# 200,000 updates, reports Open time and RSS.
 	run t5-rss -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 16 -ops 200000
+	;;
+scaling-eval)
+	for a in 1 10 100 1000; do
+		run t6-eval-$a -mode eval -audiences $a -experiences 0 -duration 8s -audience-sample 50
+	done
 	;;
 scaling)
 	for n in 10000 100000 1000000; do
