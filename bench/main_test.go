@@ -75,3 +75,14 @@ func TestBadFlags(t *testing.T) {
 		t.Errorf("unknown mode: error %v", err)
 	}
 }
+
+func TestCPUProfileOfTheMeasuredPhase(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	var out, errb bytes.Buffer
+	if err := run([]string{"-n", "100", "-ops", "200", "-audiences", "5", "-cpuprofile", prof, "-progress", "off"}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+		t.Fatalf("cpu profile: %v, %v", st, err)
+	}
+}
