@@ -49,9 +49,9 @@ type Engine struct {
 	// cachePerStripe is 0 when the cache is off.
 	cache          [stripes]cacheStripe
 	cachePerStripe int
-	bufs  sync.Pool // *[]byte scratch buffers for store reads
-	evals sync.Pool // *evalState scratch of evaluate
-	encs  sync.Pool // *encoder of profile records
+	bufs           sync.Pool // *[]byte scratch buffers for store reads
+	evals          sync.Pool // *evalState scratch of evaluate
+	encs           sync.Pool // *encoder of profile records
 }
 
 // Open opens (creating if needed) an engine storing its profiles in dir,
