@@ -1,7 +1,5 @@
 package engine
 
-import "encoding/json"
-
 // The decoded-profile cache keeps the records Identify wrote last, so the
 // next call on a busy profile skips the store read and the decode. It is
 // split like the profile locks: the entries of stripe s hold profiles whose
@@ -132,13 +130,6 @@ func ownValue(v any) any {
 		return a
 	}
 	// The encoder succeeded on this value moments ago, so this does too.
-	j, err := json.Marshal(v)
-	if err != nil {
-		return nil
-	}
-	var g any
-	if err := json.Unmarshal(j, &g); err != nil {
-		return nil
-	}
+	g, _ := jsonGeneric(v)
 	return g
 }
