@@ -226,33 +226,27 @@ func openBench(b *testing.B, onDisk, cache bool) *engine.Engine {
 func benchID(i int) string { return fmt.Sprintf("profile-%08d", i) }
 
 // BenchmarkIdentify is target 4 of issue 6 at Go-benchmark scale: one page
-// and one identify event per call on a profile drawn uniformly from
-// benchProfiles pre-populated profiles, 100 audiences of mixed shapes, 20
-// experiences, 16 goroutines (b.RunParallel with parallelism 8 on 2
-// cores). Sub-benchmarks: the store in memory or on disk (SyncWrites off),
-// and the decoded-profile cache on (its default size holds every profile
-// here, as it would hold the hot set of skewed traffic) or off (every call
-// reads the store, as uniform traffic over millions of profiles would).
+// and one identify event per call on one of benchProfiles pre-populated
+// profiles, 100 audiences of mixed shapes, 20 experiences, 16 goroutines
+// (b.RunParallel with parallelism 8 on 2 cores). Sub-benchmarks: the
+// store in memory or on disk (SyncWrites off); profile ids drawn uniformly
+// or Zipf-distributed (s = 1.1, the shape of real traffic); the
+// decoded-profile cache on (default size) or off. Each run starts with a
+// cold cache, so with uniform ids most calls miss it, as uniform traffic
+// over millions of profiles would.
 func BenchmarkIdentify(b *testing.B) {
-	for _, onDisk := range []bool{false, true} {
-		for _, cache := range []bool{true, false} {
-			name := "mem"
-			if onDisk {
-				name = "disk"
+	for _, store := range []string{"mem", "disk"} {
+		for _, dist := range []string{"uniform", "zipf"} {
+			for _, cache := range []string{"cache", "nocache"} {
+				b.Run(store+"/"+dist+"/"+cache, func(b *testing.B) {
+					benchIdentify(b, openBench(b, store == "disk", cache == "cache"), dist == "zipf")
+				})
 			}
-			if cache {
-				name += "/cache"
-			} else {
-				name += "/nocache"
-			}
-			b.Run(name, func(b *testing.B) {
-				benchIdentify(b, openBench(b, onDisk, cache))
-			})
 		}
 	}
 }
 
-func benchIdentify(b *testing.B, e *engine.Engine) {
+func benchIdentify(b *testing.B, e *engine.Engine, zipf bool) {
 	ctx := context.Background()
 	now := time.Now()
 	// Requests are built up front so the benchmark measures Identify,
@@ -273,8 +267,15 @@ func benchIdentify(b *testing.B, e *engine.Engine) {
 	defer reportCPU(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		r := rand.New(rand.NewPCG(seed.Add(1), 7))
+		next := func() int { return r.IntN(benchProfiles) }
+		if zipf {
+			// Profile i is the i-th most frequent; scattered over the
+			// id space by a multiplicative permutation.
+			z := rand.NewZipf(r, 1.1, 1, benchProfiles-1)
+			next = func() int { return int(z.Uint64() * 7919 % benchProfiles) }
+		}
 		for pb.Next() {
-			i := r.IntN(benchProfiles)
+			i := next()
 			if _, err := e.Identify(ctx, ids[i], reqs[i]); err != nil {
 				b.Error(err)
 				return
