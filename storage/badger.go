@@ -54,10 +54,6 @@ const (
 	// be garbage for GC to rewrite it.
 	DefaultGCDiscardRatio = 0.5
 
-	// adviseInterval is how often the store advises the kernel about the
-	// files Badger mapped since the last time (see BadgerOptions.ReadAhead).
-	adviseInterval = 5 * time.Second
-
 	// maxInMemoryValueThreshold is Badger's largest ValueThreshold (1 MiB);
 	// in memory every value must fit under it, so it is always used there.
 	maxInMemoryValueThreshold = 1 << 20
@@ -117,17 +113,6 @@ type BadgerOptions struct {
 	// GCDiscardRatio is the garbage fraction from which GC rewrites a
 	// value-log file. Zero selects DefaultGCDiscardRatio; must be in (0, 1).
 	GCDiscardRatio float64
-
-	// ReadAhead keeps the kernel's read-ahead on the value-log and table
-	// files Badger memory-maps. By default (false) the store advises the
-	// kernel, on Linux, that these maps are read at random (madvise
-	// MADV_RANDOM, at Open and every few seconds for new files): each Get
-	// then faults in only the pages it reads, instead of the device's
-	// read-ahead window around them, which on a million profiles read at
-	// random makes the whole value log resident (measured here: 1.6 GB of
-	// RSS after 200,000 updates with read-ahead, 0.97 GB without).
-	// Sequential work (Backup, value-log GC) is slower without read-ahead.
-	ReadAhead bool
 
 	// DisableGroupCommit commits every Apply in its own transaction (one
 	// fsync each with SyncWrites). For comparison benchmarks.
@@ -273,20 +258,6 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 		return nil, fmt.Errorf("storage: open badger in %s: %w", o.Dir, err)
 	}
 	s := &Badger{db: db, opts: o, stop: make(chan struct{})}
-	if !o.InMemory && !o.ReadAhead {
-		// Mapped file names are absolute, with symlinks resolved.
-		dir, err := filepath.Abs(o.Dir)
-		if err == nil {
-			dir, err = filepath.EvalSymlinks(dir)
-		}
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("storage: resolve BadgerOptions.Dir %s: %w", o.Dir, err)
-		}
-		s.advise(dir)
-		s.done.Add(1)
-		go s.adviseLoop(dir)
-	}
 	if !o.DisableGroupCommit {
 		s.commits = make(chan *commitReq)
 		s.done.Add(1)
@@ -565,30 +536,6 @@ func (s *Badger) gcRound() int {
 			return n
 		}
 		n++
-	}
-}
-
-// adviseLoop advises the kernel about new mapped files every
-// adviseInterval until Close.
-func (s *Badger) adviseLoop(dir string) {
-	defer s.done.Done()
-	t := time.NewTicker(adviseInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.advise(dir)
-		}
-	}
-}
-
-// advise marks the store's mapped files as randomly read; failures only
-// cost memory, so they are logged, not returned.
-func (s *Badger) advise(dir string) {
-	if _, err := adviseRandom(dir); err != nil && s.opts.Logger != nil {
-		s.opts.Logger.Debug("storage: madvise of badger files failed", "err", err)
 	}
 }
 
