@@ -58,8 +58,9 @@ const (
 	// be garbage for GC to rewrite it.
 	DefaultGCDiscardRatio = 0.5
 
-	// maxInMemoryValueThreshold is Badger's largest ValueThreshold (1 MiB);
-	// in memory every value must fit under it, so it is always used there.
+	// maxInMemoryValueThreshold is Badger's largest ValueThreshold (1 MiB).
+	// In memory every value must fit under the threshold, so the store
+	// uses the largest one the memtable size allows.
 	maxInMemoryValueThreshold = 1 << 20
 	// maxKeySize is Badger's limit on key length.
 	maxKeySize = 65000
@@ -88,8 +89,9 @@ type BadgerOptions struct {
 	Logger *slog.Logger
 
 	// ValueThreshold is the size from which a value is stored in the value
-	// log instead of inline in the LSM tree. Zero selects
-	// DefaultValueThreshold; at most 1 MiB and 15% of MemTableSize.
+	// log instead of inline in the LSM tree (whose tables the store does
+	// not compress). Zero selects DefaultValueThreshold; at most 1 MiB and
+	// 15% of MemTableSize.
 	ValueThreshold int64
 	// MemTableSize is the size of one memtable in bytes. Zero selects
 	// DefaultMemTableSize; at least 1 MiB.
