@@ -216,3 +216,11 @@ func (h *History) CountSince(sinceMilli int64) int64 {
 	}
 	return n
 }
+
+// nowMilli is Now in Unix milliseconds; a zero Now means the current time.
+func (e *Env) nowMilli() int64 {
+	if e.Now.IsZero() {
+		return time.Now().UnixMilli()
+	}
+	return e.Now.UnixMilli()
+}

@@ -49,7 +49,7 @@ type Experience struct {
 	Sticky        bool
 	BucketVersion int
 	Namespace     *Namespace
-	Status        string // StatusRunning or StatusPaused
+	Status        string    // StatusRunning or StatusPaused
 	Start, End    time.Time // zero means unbounded
 	Components    []Component
 	Pos           Pos

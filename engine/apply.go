@@ -1,0 +1,214 @@
+package engine
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/tailorhq/tailor/rules"
+)
+
+// MaxHistories bounds how many distinct event names (and, separately, page
+// paths and screen names) a profile remembers. When a new name arrives at
+// the bound, the name seen least recently is forgotten.
+const MaxHistories = 256
+
+// applyEvents updates rec from events sorted by time (SPEC section 3 step 4)
+// and reports whether any event carried a location.
+func (e *Engine) applyEvents(rec *record, evs []event, rs *rules.Set) (located bool) {
+	for _, ev := range evs {
+		t := ev.at
+		e.touchSession(rec, t)
+		c := &ev.Context
+		switch ev.Type {
+		case EventPage:
+			p := pageOf(ev.Event)
+			if p.Path != "" {
+				rec.Views = addHistory(rec.Views, p.Path, t)
+			}
+			rec.Page = p
+			if !rec.Session.Landed {
+				rec.Session.LandingPage = p
+				rec.Session.Landed = true
+			}
+			if cp := campaignOf(ev.Event, &p); cp != (Campaign{}) {
+				rec.Campaign = cp
+			}
+		case EventScreen:
+			rec.Views = addHistory(rec.Views, ev.Name, t)
+		case EventTrack:
+			rec.Events = addHistory(rec.Events, ev.Event.Event, t)
+		case EventIdentify:
+			for k, v := range ev.Traits {
+				if v == nil {
+					delete(rec.Traits, k)
+					continue
+				}
+				if rec.Traits == nil {
+					rec.Traits = make(map[string]any, len(ev.Traits))
+				}
+				rec.Traits[k] = v
+			}
+		case EventComponent:
+			if ev.ExperienceID != "" && ev.VariantIndex != nil {
+				lockAssignment(rec, rs, ev.ExperienceID, *ev.VariantIndex)
+			}
+		}
+		if c.Locale != "" {
+			rec.Locale = c.Locale
+		}
+		if c.UserAgent != "" && c.UserAgent != rec.UserAgent {
+			rec.UserAgent = c.UserAgent
+			if e.devices != nil {
+				rec.Device = e.devices.Detect(c.UserAgent)
+			}
+		}
+		if c.Location != nil && !c.Location.IsZero() {
+			rec.Location = normalizeLocation(*c.Location)
+			located = true
+		}
+	}
+	return located
+}
+
+// touchSession starts a new session when t comes more than the session
+// timeout after the last event, and moves last-seen forward.
+func (e *Engine) touchSession(rec *record, t int64) {
+	s := &rec.Session
+	if s.Count == 0 || t-s.LastSeen > e.sessionTimeout.Milliseconds() {
+		if s.Count > 0 {
+			s.PastLength += max(0, (s.LastSeen-s.Start)/1000)
+		}
+		s.Count++
+		s.ID = newSessionID()
+		s.Start = t
+		s.LastSeen = t
+		s.LandingPage = Page{}
+		s.Landed = false
+		return
+	}
+	if t > s.LastSeen {
+		s.LastSeen = t
+	}
+}
+
+// lockAssignment stores variant v of a sticky experience as the profile's
+// assignment (a component event reporting what the visitor saw).
+func lockAssignment(rec *record, rs *rules.Set, expID string, v int) {
+	for i := range rs.Experiences {
+		x := &rs.Experiences[i]
+		if x.ID != expID {
+			continue
+		}
+		if !x.Sticky || v >= x.Variants() {
+			return
+		}
+		if rec.Sticky == nil {
+			rec.Sticky = make(map[string]Assignment)
+		}
+		rec.Sticky[expID] = Assignment{Variant: v, Bucket: x.BucketVersion}
+		return
+	}
+}
+
+// addHistory records one occurrence of name at t, forgetting the least
+// recently seen name when the map is at MaxHistories.
+func addHistory(m map[string]*rules.History, name string, t int64) map[string]*rules.History {
+	if m == nil {
+		m = make(map[string]*rules.History)
+	}
+	h, ok := m[name]
+	if !ok {
+		if len(m) >= MaxHistories {
+			evictOldest(m)
+		}
+		h = new(rules.History)
+		m[name] = h
+	}
+	h.Add(t)
+	return m
+}
+
+func evictOldest(m map[string]*rules.History) {
+	oldest, at := "", int64(0)
+	for k, h := range m {
+		if oldest == "" || h.Last < at || (h.Last == at && k < oldest) {
+			oldest, at = k, h.Last
+		}
+	}
+	delete(m, oldest)
+}
+
+// pageOf returns the page an event describes: context.page, completed from
+// the url when path or search are missing, and from properties as a last
+// resort (the analytics.js convention).
+func pageOf(ev *Event) Page {
+	var p Page
+	if ev.Context.Page != nil {
+		p = *ev.Context.Page
+	}
+	if p.URL == "" {
+		p.URL, _ = ev.Properties["url"].(string)
+	}
+	if p.Path == "" {
+		p.Path, _ = ev.Properties["path"].(string)
+	}
+	if p.Referrer == "" {
+		p.Referrer, _ = ev.Properties["referrer"].(string)
+	}
+	if p.Title == "" {
+		p.Title, _ = ev.Properties["title"].(string)
+	}
+	if (p.Path == "" || p.Search == "" || p.Query == nil) && p.URL != "" {
+		if u, err := url.Parse(p.URL); err == nil {
+			if p.Path == "" {
+				p.Path = u.Path
+			}
+			if p.Search == "" && u.RawQuery != "" {
+				p.Search = "?" + u.RawQuery
+			}
+			if p.Query == nil && u.RawQuery != "" {
+				p.Query = queryMap(u.Query())
+			}
+		}
+	}
+	if p.Query == nil && p.Search != "" {
+		if q, err := url.ParseQuery(strings.TrimPrefix(p.Search, "?")); err == nil {
+			p.Query = queryMap(q)
+		}
+	} else if p.Query != nil {
+		q := make(map[string]string, len(p.Query))
+		for k, v := range p.Query {
+			q[k] = v
+		}
+		p.Query = q
+	}
+	return p
+}
+
+func queryMap(q url.Values) map[string]string {
+	if len(q) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(q))
+	for k, v := range q {
+		if len(v) > 0 {
+			m[k] = v[0]
+		}
+	}
+	return m
+}
+
+// campaignOf returns the campaign of a page event: context.campaign, else
+// the utm_* parameters of the page's query.
+func campaignOf(ev *Event, p *Page) Campaign {
+	if ev.Context.Campaign != nil {
+		return *ev.Context.Campaign
+	}
+	return Campaign{
+		Name:    p.Query["utm_campaign"],
+		Source:  p.Query["utm_source"],
+		Medium:  p.Query["utm_medium"],
+		Term:    p.Query["utm_term"],
+		Content: p.Query["utm_content"],
+	}
+}

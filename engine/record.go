@@ -1,0 +1,232 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/tailorhq/tailor/rules"
+)
+
+// Store key layout. Every key starts with a one-letter namespace and '/'.
+const (
+	prefixProfile = "p/" // p/<profile id> → encoded record
+	prefixUser    = "u/" // u/<userId> → id of the profile known as userId
+	prefixMerged  = "m/" // m/<merged-away profile id> → id of the survivor
+)
+
+// record is a profile as stored. Field names are short because every
+// profile carries them; the JSON form is versioned by a leading byte.
+type record struct {
+	ID       string   `json:"id"`
+	StableID string   `json:"sid"`
+	Random   float64  `json:"r"`
+	UserID   string   `json:"uid,omitempty"`
+	Merged   []string `json:"mg,omitempty"` // ids merged into this profile
+	Created  int64    `json:"c"`            // Unix ms
+	Updated  int64    `json:"u"`            // Unix ms of the last write
+
+	Traits    map[string]any `json:"t,omitempty"`
+	Location  Location       `json:"loc"`
+	Device    Device         `json:"dev"`
+	UserAgent string         `json:"ua,omitempty"`
+	Locale    string         `json:"lc,omitempty"`
+	Page      Page           `json:"pg"`
+	Campaign  Campaign       `json:"cp"`
+	Session   sessionState   `json:"s"`
+
+	Events map[string]*rules.History `json:"ev,omitempty"` // track events by name
+	Views  map[string]*rules.History `json:"vw,omitempty"` // page paths and screen names
+
+	Sticky  map[string]Assignment `json:"st,omitempty"` // experience id → assignment
+	Exposed map[string][]int      `json:"ex,omitempty"` // experience id → variants exposed
+
+	// stored reports that the record was read from the store (not new).
+	stored bool
+}
+
+// sessionState is what the profile remembers of its sessions.
+type sessionState struct {
+	ID          string `json:"id"`
+	Count       int64  `json:"n"`
+	Start       int64  `json:"st"` // Unix ms of the current session's first event
+	LastSeen    int64  `json:"ls"` // Unix ms of the latest event
+	LandingPage Page   `json:"lp"`
+	Landed      bool   `json:"ld,omitempty"` // LandingPage is set for this session
+	PastLength  int64  `json:"pl"`           // seconds of all sessions before the current
+}
+
+// recordFormatJSON is the first byte of a record encoded as JSON, the
+// format tailor wrote first. It is still read; new writes use
+// recordFormatBinary (codec.go).
+const recordFormatJSON = 1
+
+var errRecordFormat = errors.New("tailor: unknown profile record format")
+
+// encodeRecord returns r in the current format (binary), in dst's memory
+// when it has room.
+func encodeRecord(dst []byte, r *record) ([]byte, error) {
+	e := encoder{b: dst}
+	return e.encode(r)
+}
+
+// encode returns r in the current format in e's buffer, which the next
+// encode overwrites.
+func (e *encoder) encode(r *record) ([]byte, error) {
+	e.b = append(e.b[:0], recordFormatBinary)
+	e.keys = e.keys[:0]
+	if err := e.record(r); err != nil {
+		return nil, fmt.Errorf("tailor: encode profile %q: traits: %w", r.ID, err)
+	}
+	return e.b, nil
+}
+
+// decodeRecord decodes a stored record of any format. It does not keep b.
+func decodeRecord(b []byte) (*record, error) {
+	if len(b) == 0 {
+		return nil, errRecordFormat
+	}
+	switch b[0] {
+	case recordFormatBinary:
+		r, err := decodeBinary(b[1:])
+		if err != nil {
+			return nil, fmt.Errorf("tailor: decode profile: %w", err)
+		}
+		return r, nil
+	case recordFormatJSON:
+		r := new(record)
+		if err := json.Unmarshal(b[1:], r); err != nil {
+			return nil, fmt.Errorf("tailor: decode profile: %w", err)
+		}
+		return r, nil
+	}
+	return nil, errRecordFormat
+}
+
+// session returns the wire form of the session state.
+func (s *sessionState) wire() Session {
+	active := (s.LastSeen - s.Start) / 1000
+	if active < 0 {
+		active = 0
+	}
+	var avg int64
+	if s.Count > 0 {
+		avg = (s.PastLength + active) / s.Count
+	}
+	lp := s.LandingPage
+	if lp.Query == nil {
+		lp.Query = map[string]string{}
+	}
+	return Session{
+		ID:                   s.ID,
+		IsReturningVisitor:   s.Count > 1,
+		LandingPage:          lp,
+		Count:                s.Count,
+		SessionLength:        active,
+		ActiveSessionLength:  active,
+		AverageSessionLength: avg,
+	}
+}
+
+// mergeInto merges the anonymous record a into the known record k, as
+// SPEC section 3 step 3 says: k's traits win, counters and histories add
+// up, k's sticky assignments win and a's fill gaps, a becomes an alias.
+func mergeInto(k, a *record) {
+	if k.Traits == nil && len(a.Traits) > 0 {
+		k.Traits = make(map[string]any, len(a.Traits))
+	}
+	for key, v := range a.Traits {
+		if _, ok := k.Traits[key]; !ok {
+			k.Traits[key] = v
+		}
+	}
+	k.Events = mergeHistories(k.Events, a.Events)
+	k.Views = mergeHistories(k.Views, a.Views)
+	for id, as := range a.Sticky {
+		if _, ok := k.Sticky[id]; !ok {
+			if k.Sticky == nil {
+				k.Sticky = make(map[string]Assignment)
+			}
+			k.Sticky[id] = as
+		}
+	}
+	for id, vs := range a.Exposed {
+		for _, v := range vs {
+			k.markExposed(id, v)
+		}
+	}
+
+	// Sessions: both counts add up; the session seen last is the current
+	// one, and the other's current session becomes past length.
+	ks, as := &k.Session, &a.Session
+	cur, other := ks, as
+	if as.LastSeen > ks.LastSeen {
+		cur, other = as, ks
+	}
+	merged := *cur
+	merged.Count = ks.Count + as.Count
+	merged.PastLength = ks.PastLength + as.PastLength
+	if other.Count > 0 {
+		merged.PastLength += max(0, (other.LastSeen-other.Start)/1000)
+	}
+	k.Session = merged
+
+	// The anonymous side is the visitor as seen now: its context wins when
+	// it is more recent.
+	if a.Updated >= k.Updated {
+		if !a.Location.IsZero() {
+			k.Location = a.Location
+		}
+		if a.UserAgent != "" {
+			k.UserAgent, k.Device = a.UserAgent, a.Device
+		}
+		if a.Locale != "" {
+			k.Locale = a.Locale
+		}
+		if a.Page.URL != "" || a.Page.Path != "" {
+			k.Page = a.Page
+		}
+		if a.Campaign != (Campaign{}) {
+			k.Campaign = a.Campaign
+		}
+	}
+	if a.Created < k.Created {
+		k.Created = a.Created
+	}
+	k.Merged = append(k.Merged, a.ID)
+	k.Merged = append(k.Merged, a.Merged...)
+}
+
+func mergeHistories(dst, src map[string]*rules.History) map[string]*rules.History {
+	if len(src) == 0 {
+		return dst
+	}
+	if dst == nil {
+		dst = make(map[string]*rules.History, len(src))
+	}
+	for name, h := range src {
+		if d, ok := dst[name]; ok {
+			d.Merge(h)
+		} else {
+			c := *h
+			c.Days = append([]rules.DayCount(nil), h.Days...)
+			dst[name] = &c
+		}
+	}
+	return dst
+}
+
+// markExposed records that variant v of experience id was exposed and
+// reports whether it was new.
+func (r *record) markExposed(id string, v int) bool {
+	for _, x := range r.Exposed[id] {
+		if x == v {
+			return false
+		}
+	}
+	if r.Exposed == nil {
+		r.Exposed = make(map[string][]int)
+	}
+	r.Exposed[id] = append(r.Exposed[id], v)
+	return true
+}
