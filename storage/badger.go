@@ -435,10 +435,12 @@ func (s *Badger) Backup(ctx context.Context, w io.Writer) error {
 	return nil
 }
 
-// Restore loads a snapshot written by Backup (DB.Load), replacing values
-// at the same keys; keys absent from the snapshot are kept. No Apply may
-// run concurrently. It stops with ctx's error when ctx is done, leaving
-// part of the snapshot loaded.
+// Restore replaces the contents of the store with a snapshot written by
+// Backup: it drops every key (DB.DropAll), then loads the snapshot
+// (DB.Load), which keeps the snapshot's versions and moves the store's
+// clock past them, so later writes win. No other call may run
+// concurrently. It stops with ctx's error when ctx is done, leaving the
+// store holding part of the snapshot.
 func (s *Badger) Restore(ctx context.Context, r io.Reader) error {
 	if !s.enter() {
 		return ErrClosed
