@@ -19,7 +19,9 @@ type Env struct {
 	Locale       string         `expr:"locale"`
 	Jurisdiction string         `expr:"jurisdiction"`
 	Random       float64        `expr:"random"`
-	Now          time.Time      `expr:"now"`
+	// Now is the evaluation time helper windows count back from; the zero
+	// time means the clock.
+	Now time.Time `expr:"now"`
 
 	// Events holds the bounded history of track events by event name;
 	// eventCount and hasEvent read it.

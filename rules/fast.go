@@ -231,7 +231,7 @@ func (fc *fastCompiler) node(n ast.Node) (cnode, bool) {
 			return c, ok
 		}
 		if s := fc.slot(memoKey(n)); s >= 0 {
-			c.b = memoBool(s, c.b)
+			c.b = memoize(s, c.b, memoB)
 		}
 		return c, true
 	}
@@ -434,7 +434,7 @@ func (fc *fastCompiler) call(n *ast.CallNode) (cnode, bool) {
 		key := s.Value
 		var f anyFn = func(fr *frame) (any, bool) { return fr.env.Traits[key], true }
 		if slot >= 0 {
-			f = memoAny(slot, f)
+			f = memoize(slot, f, memoA)
 		}
 		return cnode{kind: kAny, a: f}, true
 	case "_events", "_views":
@@ -484,54 +484,33 @@ func (fc *fastCompiler) call(n *ast.CallNode) (cnode, bool) {
 			return cnode{}, false
 		}
 		if slot >= 0 {
-			f = memoInt(slot, f)
+			f = memoize(slot, f, memoN)
 		}
 		return cnode{kind: kInt, i: f}, true
 	}
 	return cnode{}, false
 }
 
-func memoBool(slot int, f boolFn) boolFn {
-	return func(fr *frame) (bool, bool) {
+// memoize wraps f so that it runs at most once per call (frame
+// generation) in memo slot slot; field picks the slot's field of T.
+func memoize[T any](slot int, f func(*frame) (T, bool), field func(*memo) *T) func(*frame) (T, bool) {
+	return func(fr *frame) (T, bool) {
 		m := &fr.memo[slot]
+		p := field(m)
 		if m.gen == fr.gen {
-			return m.b, true
+			return *p, true
 		}
 		v, ok := f(fr)
 		if ok {
-			m.gen, m.b = fr.gen, v
+			m.gen, *p = fr.gen, v
 		}
 		return v, ok
 	}
 }
 
-func memoInt(slot int, f intFn) intFn {
-	return func(fr *frame) (int64, bool) {
-		m := &fr.memo[slot]
-		if m.gen == fr.gen {
-			return m.n, true
-		}
-		v, ok := f(fr)
-		if ok {
-			m.gen, m.n = fr.gen, v
-		}
-		return v, ok
-	}
-}
-
-func memoAny(slot int, f anyFn) anyFn {
-	return func(fr *frame) (any, bool) {
-		m := &fr.memo[slot]
-		if m.gen == fr.gen {
-			return m.a, true
-		}
-		v, ok := f(fr)
-		if ok {
-			m.gen, m.a = fr.gen, v
-		}
-		return v, ok
-	}
-}
+func memoB(m *memo) *bool  { return &m.b }
+func memoN(m *memo) *int64 { return &m.n }
+func memoA(m *memo) *any   { return &m.a }
 
 func (fc *fastCompiler) builtin(n *ast.BuiltinNode) (cnode, bool) {
 	if n.Name != "len" || len(n.Arguments) != 1 {
@@ -852,6 +831,19 @@ func valCompare(op string, a, b val) (bool, bool) {
 	return false, false
 }
 
+// floatCmp returns the comparison op on float64s.
+func floatCmp(op string) func(a, b float64) bool {
+	switch op {
+	case "<":
+		return func(a, b float64) bool { return a < b }
+	case "<=":
+		return func(a, b float64) bool { return a <= b }
+	case ">":
+		return func(a, b float64) bool { return a > b }
+	}
+	return func(a, b float64) bool { return a >= b }
+}
+
 func cmp3(a, b int64) int {
 	switch {
 	case a < b:
@@ -943,7 +935,12 @@ func compare(op string, l, r cnode) (boolFn, bool) {
 		}, true
 	}
 	if l.kind == kAny && r.isConst && (r.kind == kFloat || r.kind == kInt) {
+		// traits.x <op> number, the commonest numeric rule: a float64
+		// trait compares as float64 whatever the literal (runtime.Less
+		// converts both sides when either is a float).
 		a, k := l.a, constVal(r.cval)
+		kf := numF(k)
+		less := floatCmp(op)
 		return func(fr *frame) (bool, bool) {
 			v, ok := a(fr)
 			if !ok {
@@ -951,7 +948,7 @@ func compare(op string, l, r cnode) (boolFn, bool) {
 			}
 			switch x := v.(type) {
 			case float64:
-				return valCompare(op, val{k: kFloat, f: x}, k)
+				return less(x, kf), true
 			case int:
 				return valCompare(op, val{k: kInt, i: int64(x)}, k)
 			case int64:
