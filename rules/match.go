@@ -17,8 +17,10 @@ var ErrMatchLen = errors.New("rules: matched must have one entry per audience")
 // while the other audiences still evaluate.
 //
 // Match is safe for concurrent use; env is only read, and only during the
-// call. A nil or empty Set matches nothing and returns nil. On the warm
-// path Match allocates nothing.
+// call. A nil or empty Set matches nothing and returns nil. A warm Match
+// allocates nothing when no rule fails; of the rules expr's VM runs (see
+// [Set.Compiled]), those reading nested trait maps, page.query or
+// location.coordinates may allocate a little.
 func (s *Set) Match(env *Env, matched []bool) error {
 	if s == nil || s.prog == nil {
 		if s != nil && len(s.Audiences) != len(matched) {
