@@ -49,6 +49,7 @@ type memo struct {
 	b   bool
 	n   int64
 	a   any
+	h   *History
 }
 
 type (
@@ -118,6 +119,31 @@ func (v countVisitor) Visit(n *ast.Node) {
 	if k := memoKey(*n); k != "" {
 		v.fc.counts[k]++
 	}
+	if k := historyKey(*n); k != "" {
+		v.fc.counts[k]++
+	}
+}
+
+// historyKey names the History an _events or _views call with a constant
+// name (and, for views, an exact path) reads, so that calls with
+// different windows share one map lookup per call. Empty otherwise.
+func historyKey(n ast.Node) string {
+	c, ok := n.(*ast.CallNode)
+	if !ok || len(c.Arguments) != 2 {
+		return ""
+	}
+	id, ok := c.Callee.(*ast.IdentifierNode)
+	name, isStr := c.Arguments[0].(*ast.StringNode)
+	if !ok || !isStr {
+		return ""
+	}
+	switch {
+	case id.Value == "_events":
+		return "events\x00" + name.Value
+	case id.Value == "_views" && !isGlob(name.Value):
+		return "views\x00" + name.Value
+	}
+	return ""
 }
 
 // memoKey names a sub-expression worth evaluating once per call: helper
@@ -453,6 +479,22 @@ func (fc *fastCompiler) call(n *ast.CallNode) (cnode, bool) {
 		}
 		var f intFn
 		switch {
+		case name.kind == kStr && name.isConst && fc.slot(historyKey(n)) >= 0:
+			// The History is read from the map once per call and shared
+			// by every window over the same name.
+			key, hs := name.cval.(string), fc.slot(historyKey(n))
+			f = func(fr *frame) (int64, bool) {
+				c := &fr.memo[hs]
+				if c.gen != fr.gen {
+					if views {
+						c.h = fr.env.Views[key]
+					} else {
+						c.h = fr.env.Events[key]
+					}
+					c.gen = fr.gen
+				}
+				return int64(int(c.h.CountSince(sinceMillis(fr.nowMilli(), window)))), true
+			}
 		case name.kind == kStr && name.isConst:
 			key := name.cval.(string)
 			if views {
