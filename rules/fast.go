@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math"
 	"reflect"
 	"regexp"
 	"strings"
@@ -672,6 +673,11 @@ func (fc *fastCompiler) binary(n *ast.BinaryNode) (cnode, bool) {
 	l, ok := fc.node(n.Left)
 	if !ok {
 		return cnode{}, false
+	}
+	if n.Operator == "in" {
+		if rg, ok := n.Right.(*ast.BinaryNode); ok && rg.Operator == ".." {
+			return inRange(l, rg)
+		}
 	}
 	r, ok := fc.node(n.Right)
 	if !ok {
@@ -1403,4 +1409,32 @@ func arithVal(op string, a, b val) val {
 		return val{k: kFloat, f: x / y}
 	}
 	return val{} // % on floats
+}
+
+// inRange compiles x in lo..hi with integer literal bounds. expr builds
+// the []int at run time and compares each element with runtime.Equal (or,
+// for an int x, its optimizer tests lo <= x && x <= hi): an integer is in
+// when lo <= x <= hi, a float when it is integral and in bounds, anything
+// else is not.
+func inRange(l cnode, rg *ast.BinaryNode) (cnode, bool) {
+	from, ok1 := rg.Left.(*ast.IntegerNode)
+	to, ok2 := rg.Right.(*ast.IntegerNode)
+	lv, ok3 := toVal(l)
+	if !ok1 || !ok2 || !ok3 {
+		return cnode{}, false
+	}
+	lo, hi := int64(from.Value), int64(to.Value)
+	return cnode{kind: kBool, b: func(fr *frame) (bool, bool) {
+		v, ok := lv(fr)
+		if !ok {
+			return false, false
+		}
+		switch v.k {
+		case kInt:
+			return lo <= v.i && v.i <= hi, true
+		case kFloat:
+			return v.f >= float64(lo) && v.f <= float64(hi) && v.f == math.Trunc(v.f), true
+		}
+		return false, true
+	}}, true
 }
