@@ -498,3 +498,16 @@ func iterations(n int) int {
 	}
 	return n
 }
+
+// BenchmarkMatchN shows how Match cost grows with the number of generated
+// audiences (the cost should be linear, with no cliff).
+func BenchmarkMatchN(b *testing.B) {
+	env := genEnv(rand.New(rand.NewPCG(5, 5)), false)
+	for _, n := range []int{1, 10, 100, 1000} {
+		s, err := Parse("gen.yaml", genRules(1, n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) { benchMatch(b, s, env) })
+	}
+}
