@@ -842,8 +842,9 @@ func numF(v val) float64 {
 	return v.f
 }
 
-// valLess orders two vals as runtime.Less does; ok is false where expr
-// fails (mismatched or unordered kinds).
+// valCompare applies op (<, <=, >, >=) to two vals as runtime.Less and
+// friends do; ok is false where expr fails (mismatched or unordered
+// kinds).
 func valCompare(op string, a, b val) (bool, bool) {
 	var c int
 	switch {
@@ -1123,10 +1124,11 @@ func matches(l, r cnode) (boolFn, bool) {
 // smallSet is the number of strings up to which a linear scan beats a map.
 const smallSet = 8
 
-// in compiles `l in r`. A literal array of strings (or, with an int
-// needle, of integers) is what expr's optimizer turns into a map lookup,
-// so those follow map semantics; other literal arrays compare each
-// element with runtime.Equal semantics.
+// in compiles `l in r`. A non-empty literal array of strings is what
+// expr's optimizer turns into a map[string]struct{} lookup, so it follows
+// map semantics; other literal arrays compare each element with
+// runtime.Equal semantics (an all-int array with an int needle, which the
+// optimizer also turns into a map, gives the same answers either way).
 func in(n *ast.BinaryNode, l, r cnode) (boolFn, bool) {
 	switch r.kind {
 	case kArray:
