@@ -116,10 +116,14 @@ func (s *Set) runErr(i int, err error) error {
 	return fmt.Errorf("rules: audience %q: %w", s.Audiences[i].ID, err)
 }
 
-// get takes a runner from the pool and points it at one call's env.
+// get takes a runner from the pool and loads one call's env into it. The
+// env is copied (into the VM's box, which the fast path reads too) rather
+// than referenced, so the caller's Env does not escape to the heap.
 func (pr *program) get(env *Env, matched []bool) *runner {
 	r := pr.pool.Get().(*runner)
-	r.fr.env, r.fr.matched, r.fr.nowSet = env, matched, false
+	r.env.Env = *env
+	r.env.matched = matched
+	r.fr.env, r.fr.matched, r.fr.nowSet = &r.env.Env, matched, false
 	if r.fr.gen++; r.fr.gen == 0 { // wrapped: forget every memo
 		clear(r.fr.memo)
 		r.fr.gen = 1
@@ -130,11 +134,8 @@ func (pr *program) get(env *Env, matched []bool) *runner {
 // put clears the runner's references to the caller's data and pools it.
 func (pr *program) put(r *runner) {
 	r.fr.env, r.fr.matched = nil, nil
-	if r.vmReady {
-		r.env.Env = Env{}
-		r.env.matched = nil
-		r.vmReady = false
-	}
+	r.env.Env = Env{}
+	r.env.matched = nil
 	pr.pool.Put(r)
 }
 
@@ -145,13 +146,6 @@ func (r *runner) eval(pr *program, i int) (bool, error) {
 		if v, ok := f(&r.fr); ok {
 			return v, nil
 		}
-	}
-	if !r.vmReady {
-		// The VM reads its own copy of the env (see newRunner); made once
-		// per call, and only when some audience needs the VM.
-		r.env.Env = *r.fr.env
-		r.env.matched = r.fr.matched
-		r.vmReady = true
 	}
 	out, err := r.vm.Run(pr.progs[i], r.box)
 	if err != nil {
