@@ -9,6 +9,11 @@ import (
 // long as Set.Audiences (or the audience index is out of range).
 var ErrMatchLen = errors.New("rules: matched must have one entry per audience")
 
+// ErrNotCompiled is returned by Match for a Set with audiences that was
+// built by hand rather than returned by Parse or Load: its rules were never
+// compiled, so nothing matches.
+var ErrNotCompiled = errors.New("rules: set not compiled (use Parse or Load)")
+
 // Match evaluates every audience over env and stores the outcome in
 // matched[i] for s.Audiences[i]; len(matched) must be len(s.Audiences).
 // Each audience is evaluated exactly once, after the audiences it reads
@@ -23,10 +28,14 @@ var ErrMatchLen = errors.New("rules: matched must have one entry per audience")
 // location.coordinates may allocate a little.
 func (s *Set) Match(env *Env, matched []bool) error {
 	if s == nil || s.prog == nil {
-		if s != nil && len(s.Audiences) != len(matched) {
+		switch {
+		case s == nil || len(s.Audiences) == 0:
+			return nil
+		case len(s.Audiences) != len(matched):
 			return ErrMatchLen
 		}
-		return nil
+		clear(matched)
+		return ErrNotCompiled
 	}
 	if len(matched) != len(s.Audiences) {
 		return ErrMatchLen

@@ -306,6 +306,11 @@ func TestMatchNilSet(t *testing.T) {
 	if err := (&Set{}).Match(testEnv(), nil); err != nil {
 		t.Error(err)
 	}
+	hand := &Set{Audiences: []Audience{{ID: "a", When: "true"}}}
+	m := []bool{true}
+	if err := hand.Match(testEnv(), m); !errors.Is(err, ErrNotCompiled) || m[0] {
+		t.Errorf("hand-built set: %v %v", m, err)
+	}
 }
 
 func TestMatchConcurrent(t *testing.T) {
