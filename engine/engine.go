@@ -52,6 +52,8 @@ type Engine struct {
 	bufs           sync.Pool // *[]byte scratch buffers for store reads
 	evals          sync.Pool // *evalState scratch of evaluate
 	encs           sync.Pool // *encoder of profile records
+
+	queue *importQueue // Import's durable queue and worker (importqueue.go)
 }
 
 // Open opens (creating if needed) an engine storing its profiles in dir,
@@ -111,12 +113,17 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	e.bufs.New = func() any { b := make([]byte, 0, 2048); return &b }
 	e.evals.New = func() any { return new(evalState) }
 	e.encs.New = func() any { return &encoder{b: make([]byte, 0, 2048)} }
+	if err := e.startImportQueue(); err != nil {
+		e.store.Close()
+		return nil, err
+	}
 	return e, nil
 }
 
 // Close waits for in-flight calls, stops background work and closes the
 // store. It is safe to call twice; calls after Close return ErrClosed.
 func (e *Engine) Close() error {
+	e.stopImportQueue()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -292,6 +299,7 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 	if e.opts.ProfileTTL > 0 {
 		ops = append(ops, e.refreshAliases(target, ops)...)
 	}
+	ops = append(ops, req.queueOps...)
 	if err := ctx.Err(); err != nil {
 		return evaluation{}, err
 	}
@@ -545,13 +553,14 @@ func (e *Engine) Backup(ctx context.Context, w io.Writer) error {
 // replacing profiles with the same ids. It waits for in-flight calls and
 // blocks new ones while it runs.
 func (e *Engine) Restore(ctx context.Context, r io.Reader) error {
+	e.stopImportQueue() // it writes to the store; restarted on what was restored
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return ErrClosed
 	}
 	e.cacheClear()
-	return e.store.Restore(ctx, r)
+	return errors.Join(e.store.Restore(ctx, r), e.queue.start())
 }
 
 // Profiles calls fn for every stored profile, in id order, with its

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/storage"
 )
 
 // Types shared with the rule environment. They are defined in package rules
@@ -110,6 +111,10 @@ type Request struct {
 	Locale string `json:"-"`
 	// Preflight evaluates without persisting anything or emitting exposures.
 	Preflight bool `json:"-"`
+
+	// queueOps are written in the same atomic store write as the profile:
+	// the import queue's bookkeeping (importqueue.go).
+	queueOps []storage.Op
 }
 
 // Profile is a visitor's profile as the wire format returns it.

@@ -387,8 +387,13 @@ func testBackupRestore(t *testing.T, open func(t *testing.T) storage.Store) {
 		t.Fatal("Backup wrote nothing")
 	}
 
+	// The destination has its own keys, some written more often (newer
+	// versions) than in the source: Restore replaces the whole contents.
 	dst := open(t)
-	mustApply(t, dst, set("shared", "old"))
+	for i := range 50 {
+		mustApply(t, dst, set("shared", fmt.Sprintf("old %d", i)), set("p/2", "dst"), set("only-in-dst", "x"))
+	}
+	mustApply(t, dst, del("p/1"))
 	if err := dst.Restore(ctx, bytes.NewReader(buf.Bytes())); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
@@ -396,6 +401,7 @@ func testBackupRestore(t *testing.T, open func(t *testing.T) storage.Store) {
 		t.Fatalf("restored store holds %q, want %q", got, want)
 	}
 	wantMissing(t, dst, "gone")
+	wantMissing(t, dst, "only-in-dst")
 
 	// A second, empty store restored from the same bytes is identical too.
 	fresh := open(t)
@@ -405,6 +411,15 @@ func testBackupRestore(t *testing.T, open func(t *testing.T) storage.Store) {
 	if got := scanAll(t, fresh, ""); !slices.Equal(got, want) {
 		t.Fatalf("restored empty store holds %q, want %q", got, want)
 	}
+
+	// Writes after a Restore win over the restored values, in a store
+	// whose own history was shorter than the snapshot's.
+	mustApply(t, fresh, set("p/1", "after restore"), del("p/2"))
+	wantValue(t, fresh, "p/1", "after restore")
+	wantMissing(t, fresh, "p/2")
+	// The source keeps working after a Backup.
+	mustApply(t, src, set("p/1", "source after backup"))
+	wantValue(t, src, "p/1", "source after backup")
 }
 
 func testCancelled(t *testing.T, open func(t *testing.T) storage.Store) {
