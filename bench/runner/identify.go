@@ -47,7 +47,8 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 	bo := cfg.Badger
 	bo.SyncWrites = cfg.Sync
 	bo.InMemory = cfg.Mode == ModeIdentifyMem
-	st, err := openStore(ctx, dir, src, rep.Workload.Kind, set, bo, cfg.PopulateConcurrency, cfg.Log)
+	eo := engine.Options{Rules: set, CacheProfiles: cfg.CacheProfiles}
+	st, err := openStore(ctx, dir, src, rep.Workload.Kind, eo, bo, cfg.PopulateConcurrency, cfg.Log)
 	if err != nil {
 		return err
 	}
@@ -84,20 +85,21 @@ type Store struct {
 	Populate    *report.Populate
 }
 
-// OpenStore opens an engine with rules set over Badger (options bo; in dir,
-// or in memory with bo.InMemory) and writes every profile of gen through
+// OpenStore opens an engine with options eo (its Store and SyncWrites are
+// set here) over Badger (options bo; in dir, or in memory with
+// bo.InMemory) and writes every profile of gen through
 // Identify from populateConcurrency goroutines, unless dir already holds
 // that workload (then it is reused as is). log, when set, receives
 // populate progress. The caller closes Store.Engine.
-func OpenStore(ctx context.Context, dir string, gen *workload.Generator, set *rules.Set, bo storage.BadgerOptions, populateConcurrency int, log io.Writer) (*Store, error) {
+func OpenStore(ctx context.Context, dir string, gen *workload.Generator, eo engine.Options, bo storage.BadgerOptions, populateConcurrency int, log io.Writer) (*Store, error) {
 	if populateConcurrency <= 0 {
 		populateConcurrency = 8 * runtime.GOMAXPROCS(0)
 	}
 	src := &source{gen: gen, now: gen.Config().Now}
-	return openStore(ctx, dir, src, gen.Config().Kind, set, bo, populateConcurrency, log)
+	return openStore(ctx, dir, src, gen.Config().Kind, eo, bo, populateConcurrency, log)
 }
 
-func openStore(ctx context.Context, dir string, src *source, kind string, set *rules.Set, bo storage.BadgerOptions, conc int, log io.Writer) (*Store, error) {
+func openStore(ctx context.Context, dir string, src *source, kind string, eo engine.Options, bo storage.BadgerOptions, conc int, log io.Writer) (*Store, error) {
 	want := meta{Kind: kind, Seed: src.gen.Config().Seed, Profiles: src.len()}
 	if src.samples != nil {
 		want.Samples = fmt.Sprint(len(src.samples), " samples")
@@ -117,7 +119,8 @@ func openStore(ctx context.Context, dir string, src *source, kind string, set *r
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.Open(dir, &engine.Options{Rules: set, Store: bs, SyncWrites: bo.SyncWrites})
+	eo.Store, eo.SyncWrites = bs, bo.SyncWrites
+	eng, err := engine.Open(dir, &eo)
 	if err != nil {
 		bs.Close()
 		return nil, err

@@ -72,6 +72,9 @@ type Config struct {
 	Zipf float64
 	// Sync makes every Identify durable (Badger SyncWrites).
 	Sync bool
+	// CacheProfiles is engine.Options.CacheProfiles: 0 the engine's
+	// default, negative no decoded-profile cache.
+	CacheProfiles int
 	// Badger tunes the store (ValueThreshold, MemTableSize, ...); Dir,
 	// InMemory and SyncWrites are set by the runner.
 	Badger storage.BadgerOptions
