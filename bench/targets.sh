@@ -50,6 +50,7 @@ stores)
 disk)
 	run t4-uniform -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 16 -duration 30s
 	run t4-zipf -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 16 -zipf 1.1 -duration 30s
+	run t4-zipf-nocache -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 16 -zipf 1.1 -cache-profiles -1 -duration 30s
 	;;
 durable)
 	run t4-sync -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 128 -sync -duration 30s
