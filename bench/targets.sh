@@ -28,7 +28,7 @@ if r.get("selectedPerOp") or r.get("matchedPerOp"): print(f'matched {r.get("matc
 if r.get("openSeconds"): print(f'open {r["openSeconds"]:.3f}s')
 if r.get("populate"): print("populate", r["populate"])
 if r.get("store"): print("store", r["store"])
-print("memory", r["memory"])
+m = r["memory"]; print(f"rss {m['rssBytes']/2**20:.0f} MiB (anon {m.get('rssAnonBytes',0)/2**20:.0f}, file {m.get('rssFileBytes',0)/2**20:.0f}), peak {m['peakRssBytes']/2**20:.0f} MiB")
 for a in r.get("slowestAudiences", [])[:5]: print(f'  {a["meanNs"]:.0f}ns {a["id"]}: {a["when"]}')
 PY
 	cat "$OUT/$name.txt"

@@ -128,8 +128,13 @@ type Store struct {
 
 // Memory is the process's memory after the run.
 type Memory struct {
-	RSSBytes     int64  `json:"rssBytes"`
-	PeakRSSBytes int64  `json:"peakRssBytes"`
+	RSSBytes     int64 `json:"rssBytes"`
+	PeakRSSBytes int64 `json:"peakRssBytes"`
+	// RSSAnonBytes is the anonymous part of RSS (Go heap, Badger's
+	// memtables and caches); RSSFileBytes the file-backed part (pages of
+	// the store's memory-mapped files).
+	RSSAnonBytes int64  `json:"rssAnonBytes"`
+	RSSFileBytes int64  `json:"rssFileBytes"`
 	HeapInuse    uint64 `json:"heapInuseBytes"`
 }
 
@@ -225,7 +230,9 @@ func (r *Report) WriteText(w io.Writer, top int) error {
 	if s := r.Store; s != nil {
 		fmt.Fprintf(&b, "store:      lsm %s, vlog %s, directory %s\n", Bytes(s.LSMBytes), Bytes(s.VlogBytes), Bytes(s.DirBytes))
 	}
-	fmt.Fprintf(&b, "memory:     rss %s, peak rss %s, heap in use %s\n", Bytes(r.Memory.RSSBytes), Bytes(r.Memory.PeakRSSBytes), Bytes(int64(r.Memory.HeapInuse)))
+	mem := r.Memory
+	fmt.Fprintf(&b, "memory:     rss %s (anon %s, file %s), peak rss %s, heap in use %s\n",
+		Bytes(mem.RSSBytes), Bytes(mem.RSSAnonBytes), Bytes(mem.RSSFileBytes), Bytes(mem.PeakRSSBytes), Bytes(int64(mem.HeapInuse)))
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}

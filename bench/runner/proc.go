@@ -30,8 +30,9 @@ func cpuModel() string {
 	return ""
 }
 
-// memory reads the process's resident set (VmRSS) and its peak (VmHWM)
-// from /proc/self/status, and the Go heap in use.
+// memory reads the process's resident set (VmRSS), its anonymous and
+// file-backed parts (RssAnon, RssFile) and its peak (VmHWM) from
+// /proc/self/status, and the Go heap in use.
 func memory() report.Memory {
 	var m report.Memory
 	var ms runtime.MemStats
@@ -52,6 +53,10 @@ func memory() report.Memory {
 			dst = &m.RSSBytes
 		case "VmHWM":
 			dst = &m.PeakRSSBytes
+		case "RssAnon":
+			dst = &m.RSSAnonBytes
+		case "RssFile":
+			dst = &m.RSSFileBytes
 		default:
 			continue
 		}

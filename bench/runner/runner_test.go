@@ -49,7 +49,7 @@ func checkReport(t *testing.T, rep *report.Report, cfg Config) {
 	if rep.CPUPerOp <= 0 || rep.CPUShare <= 0 {
 		t.Fatalf("cpu %vns/op, share %v", rep.CPUPerOp, rep.CPUShare)
 	}
-	if rep.Memory.RSSBytes <= 0 || rep.Memory.PeakRSSBytes < rep.Memory.RSSBytes {
+	if m := rep.Memory; m.RSSBytes <= 0 || m.PeakRSSBytes < m.RSSBytes || m.RSSAnonBytes <= 0 || m.RSSAnonBytes+m.RSSFileBytes > m.RSSBytes+1<<20 {
 		t.Fatalf("memory %+v", rep.Memory)
 	}
 	if len(rep.SlowestAudiences) != rep.Workload.Audiences {
