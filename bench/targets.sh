@@ -59,6 +59,7 @@ memory)
 	# Target 5: a fresh process opens the million-profile store, applies
 	# 200,000 updates, reports Open time and RSS.
 	run t5-rss -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 16 -ops 200000
+	run t5-rss-nocache -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 16 -ops 200000 -cache-profiles -1
 	;;
 scaling-eval)
 	for a in 1 10 100 1000; do
