@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -43,8 +44,9 @@ type Engine struct {
 	mu     sync.RWMutex
 	closed bool
 
-	locks [stripes]sync.Mutex
-	bufs  sync.Pool // *[]byte scratch buffers for store reads and encodes
+	locks     [stripes]sync.Mutex
+	admission *admission // overload limits (overload.go)
+	bufs      sync.Pool  // *[]byte scratch buffers for store reads and encodes
 }
 
 // Open opens (creating if needed) an engine storing its profiles in dir,
@@ -64,6 +66,10 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	if o.SessionTimeout == 0 {
 		o.SessionTimeout = DefaultSessionTimeout
 	}
+	if err := validateOverload(&o); err != nil {
+		return nil, err
+	}
+	o.IdentitySecret = bytes.Clone(o.IdentitySecret)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -90,6 +96,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		now:            o.Now,
 		sessionTimeout: o.SessionTimeout,
 		devices:        o.Devices,
+		admission:      newAdmission(&o),
 	}
 	e.rules.Store(o.Rules)
 	e.bufs.New = func() any { b := make([]byte, 0, 2048); return &b }
@@ -162,11 +169,17 @@ func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*
 			userID = ev.UserID
 		}
 	}
+	req.identityVerified = takeProofs(evs, e.opts.IdentitySecret, userID)
 	rs := e.rules.Load()
 
 	id := profileID
 	if id == "" {
 		id = newID()
+	} else {
+		if err := e.admission.admit(id, now); err != nil {
+			return nil, err
+		}
+		defer e.admission.release(id)
 	}
 	keys := []string{prefixProfile + id}
 	if userID != "" {
@@ -201,6 +214,9 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id, userID stri
 	var ops []storage.Op
 	target := rec
 	if userID != "" && rec.UserID != userID {
+		if err := e.checkIdentity(req); err != nil {
+			return evaluation{}, err
+		}
 		owner, err := e.ownerLocked(ctx, l, userID)
 		if err != nil {
 			return evaluation{}, err

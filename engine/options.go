@@ -65,4 +65,27 @@ type Options struct {
 	OnExposure func(Exposure)
 	// Now is the clock; nil means time.Now. Tests use a fake clock.
 	Now func() time.Time
+
+	// MaxWaiting, when positive, bounds the Identify calls that may wait
+	// for one profile while another call on it runs (calls wait per lock
+	// stripe, one of 4096 the profile id hashes to): one more returns
+	// ErrOverload at once instead of queueing, so a hot profile cannot
+	// pile up goroutines and connections. Zero means no bound.
+	MaxWaiting int
+	// ProfileRate, when positive, limits the Identify calls on one profile
+	// id to that many per second, allowing bursts of ProfileBurst calls;
+	// calls beyond return ErrOverload. Zero means no limit.
+	ProfileRate float64
+	// ProfileBurst is the burst ProfileRate allows; zero means
+	// ceil(ProfileRate).
+	ProfileBurst int
+
+	// IdentitySecret, when set, turns on identity verification for
+	// untrusted requests (Request.Untrusted, set by the HTTP API): an
+	// identify event may bind its userId to a profile, or reach the
+	// profile of that user, only with traits.userHash =
+	// hex(HMAC-SHA256(IdentitySecret, userId)); otherwise Identify returns
+	// ErrIdentityUnverified and writes nothing. Calls from Go code that do
+	// not set Untrusted are trusted. Open copies the slice.
+	IdentitySecret []byte
 }

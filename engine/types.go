@@ -110,6 +110,14 @@ type Request struct {
 	Locale string `json:"-"`
 	// Preflight evaluates without persisting anything or emitting exposures.
 	Preflight bool `json:"-"`
+	// Untrusted marks a request that comes from a visitor's device (the
+	// HTTP API sets it) rather than from the embedding program: with
+	// Options.IdentitySecret set, its identify events must prove the user
+	// id with traits.userHash (see UserHash) before they can bind it or
+	// reach that user's profile.
+	Untrusted bool `json:"-"`
+
+	identityVerified bool // set by Identify from the events' userHash
 }
 
 // Profile is a visitor's profile as the wire format returns it.
