@@ -79,6 +79,9 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	if o.Rules == nil {
 		o.Rules = &rules.Set{}
 	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = DefaultMinFreeBytes
+	}
 	if o.Store == nil {
 		if dir == "" && !o.InMemory {
 			return nil, errors.New("tailor: Open needs a directory, Options.InMemory or Options.Store")

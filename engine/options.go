@@ -43,6 +43,13 @@ type Options struct {
 	InMemory bool
 	// SyncWrites makes every Identify durable (fsynced) before it returns.
 	SyncWrites bool
+	// MinFreeBytes is the free space on dir's filesystem below which the
+	// default store refuses writes with ErrDiskFull (reads keep working):
+	// Badger writes through memory-mapped files, and a full disk would
+	// otherwise kill the process with SIGBUS. Zero means
+	// DefaultMinFreeBytes; negative disables the check. Ignored in memory
+	// and with Options.Store.
+	MinFreeBytes int64
 
 	// SessionTimeout is the inactivity after which a new session starts;
 	// 0 means DefaultSessionTimeout.
