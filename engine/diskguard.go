@@ -38,9 +38,9 @@ const diskCheckInterval = 50 * time.Millisecond
 // is below min free bytes. It is safe for concurrent use.
 type diskGuard struct {
 	storage.Store
-	dir string
-	min uint64
-	now    func() time.Time              // clock for the check interval
+	dir    string
+	min    uint64
+	now    func() time.Time             // clock for the check interval
 	statfs func(string) (uint64, error) // free bytes of dir's filesystem
 
 	mu      sync.Mutex
