@@ -19,6 +19,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/tailorhq/tailor/engine/device"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/storage"
 )
@@ -81,6 +82,9 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	}
 	if o.MinFreeBytes == 0 {
 		o.MinFreeBytes = DefaultMinFreeBytes
+	}
+	if o.Devices == nil {
+		o.Devices = device.New()
 	}
 	if o.Store == nil {
 		if dir == "" && !o.InMemory {
@@ -191,7 +195,7 @@ func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*
 	var out evaluation
 	err = e.locked(keys, func(l *lockSet) error {
 		var err error
-		out, err = e.identifyLocked(ctx, l, id, userID, evs, &req, rs, now)
+		out, err = e.identifyLocked(ctx, l, id, profileID != "", userID, evs, &req, rs, now)
 		return err
 	})
 	if err != nil {
@@ -207,7 +211,11 @@ func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*
 
 // identifyLocked is the body of Identify that runs under the profile locks.
 // It returns errRelock when it discovers a key it must also lock.
-func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id, userID string, evs []event,
+//
+// explicit reports that the caller named the profile id (rather than
+// Identify generating one): a named anonymous profile that merges leaves its
+// id as an alias of the survivor even if it was never stored.
+func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, explicit bool, userID string, evs []event,
 	req *Request, rs *rules.Set, now time.Time) (evaluation, error) {
 	rec, err := e.resolveLocked(ctx, l, id)
 	if err != nil {
@@ -240,14 +248,21 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id, userID stri
 		case rec.UserID == "":
 			// The anonymous profile merges into the known one.
 			mergeInto(owner, rec)
-			if rec.stored || id != rec.ID {
+			if rec.stored {
 				ops = append(ops, storage.Op{Key: []byte(prefixProfile + rec.ID), Delete: true})
 			}
-			if rec.stored || req.explicitID(id) {
+			if rec.stored || explicit {
 				ops = append(ops, e.setOp(prefixMerged+rec.ID, owner.ID))
 			}
 			for _, m := range rec.Merged {
 				ops = append(ops, e.setOp(prefixMerged+m, owner.ID))
+			}
+			if n := len(owner.Merged) - MaxMergedIDs; n > 0 {
+				// Forget the oldest aliases so the record stays small.
+				for _, m := range owner.Merged[:n] {
+					ops = append(ops, storage.Op{Key: []byte(prefixMerged + m), Delete: true})
+				}
+				owner.Merged = append(owner.Merged[:0], owner.Merged[n:]...)
 			}
 			target = owner
 		default:
@@ -258,6 +273,11 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id, userID stri
 	}
 
 	located := e.applyEvents(target, evs, rs)
+	if traitsChanged(evs) || target != rec {
+		if err := checkStoredTraits(target.Traits); err != nil {
+			return evaluation{}, err
+		}
+	}
 	if !located {
 		e.locate(ctx, target, req)
 	}
@@ -286,11 +306,6 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id, userID stri
 	}
 	return out, nil
 }
-
-// explicitID reports whether the caller named the profile (as opposed to
-// Identify generating a fresh id): an explicitly named anonymous profile
-// that merges leaves its id as an alias even if it was never stored.
-func (r *Request) explicitID(id string) bool { return id != "" }
 
 // refreshAliases rewrites target's aliases so they expire with it; ops
 // already writing an alias are skipped.

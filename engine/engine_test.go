@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -663,5 +664,51 @@ func TestContextCancelled(t *testing.T) {
 	}
 	if e.dump(t) != before {
 		t.Error("a cancelled call wrote")
+	}
+}
+
+func TestDeviceAudience(t *testing.T) {
+	e := open(t, `
+audiences:
+  - id: mobile
+    when: device.type == "mobile"
+`, nil)
+	ev := page("/")
+	ev.Context.UserAgent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+	r := e.identify(t, "", ev)
+	if !hasAudience(r.Profile, "mobile") {
+		t.Errorf("iPhone visitor not in the mobile audience: %v", r.Profile.Audiences)
+	}
+	ev.Context.UserAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+	r = e.identify(t, r.Profile.ID, ev)
+	if hasAudience(r.Profile, "mobile") {
+		t.Error("desktop visitor still in the mobile audience")
+	}
+}
+
+func TestAccumulatedTraitsBounded(t *testing.T) {
+	e := open(t, "", nil)
+	chunk := strings.Repeat("x", 1000)
+	id := "grow"
+	var err error
+	written := 0
+	for i := range 100 {
+		_, err = e.Identify(context.Background(), id, engine.Request{Events: []engine.Event{
+			identifyEv("", map[string]any{fmt.Sprintf("k%d", i): chunk})}})
+		if err != nil {
+			break
+		}
+		written++
+	}
+	var ie *engine.InputError
+	if !errors.As(err, &ie) || ie.Field != "traits" {
+		t.Fatalf("after %d identify calls: err = %v, want an *InputError on traits", written, err)
+	}
+	if written < 25 || written > 33 {
+		t.Errorf("%d calls of 1 KB traits accepted, want about 32", written)
+	}
+	r, _ := e.Get(context.Background(), id)
+	if len(r.Profile.Traits) != written {
+		t.Errorf("profile has %d traits, want the %d accepted", len(r.Profile.Traits), written)
 	}
 }

@@ -62,7 +62,7 @@ type Options struct {
 	// "location" or "ip-enrichment" feature. Nil disables IP lookups.
 	Locator Locator
 	// Devices derives the device from context.userAgent. Nil means the
-	// built-in detector.
+	// built-in detector (package engine/device).
 	Devices DeviceDetector
 
 	// Logger receives the engine's logs. Nil discards them.

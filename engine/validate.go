@@ -13,13 +13,13 @@ import (
 // Limits on one request. Identify rejects a request over any of them with
 // an *InputError naming the field, before anything is written.
 const (
-	MaxEvents         = 200     // events per request
-	MaxIdentifyEvents = 50      // identify events per request
-	MaxBodyBytes      = 1 << 20 // request body on the wire (enforced by the HTTP layer)
-	MaxIDBytes        = 256     // profile ids, user ids, anonymous ids, message ids
-	MaxNameBytes      = 1024    // event names, screen names, trait keys
-	MaxURLBytes       = 8192    // page URLs, paths, referrers
-	MaxTraitsBytes    = 32 << 10
+	MaxEvents         = 200      // events per request
+	MaxIdentifyEvents = 50       // identify events per request
+	MaxBodyBytes      = 1 << 20  // request body on the wire (enforced by the HTTP layer)
+	MaxIDBytes        = 256      // profile ids, user ids, anonymous ids, message ids
+	MaxNameBytes      = 1024     // event names, screen names, trait keys
+	MaxURLBytes       = 8192     // page URLs, paths, referrers
+	MaxTraitsBytes    = 32 << 10 // traits of one identify event, and of a profile
 	MaxTraitsDepth    = 8
 	// MaxFutureSkew is how far ahead of the engine's clock an event
 	// timestamp may be.
@@ -333,4 +333,35 @@ func truncate(s string) string {
 		return s
 	}
 	return s[:limit] + "…"
+}
+
+// MaxMergedIDs bounds how many merged-away ids a profile keeps as aliases;
+// past it, the oldest stop resolving.
+const MaxMergedIDs = 256
+
+// checkStoredTraits keeps a profile's accumulated traits within
+// MaxTraitsBytes: many identify events, each within the limit, must not
+// grow a profile without bound.
+func checkStoredTraits(traits map[string]any) error {
+	if len(traits) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(traits)
+	if err != nil {
+		return invalid("traits", "cannot be encoded as JSON: %v", err)
+	}
+	if len(b) > MaxTraitsBytes {
+		return invalid("traits", "the profile's traits would be %d bytes as JSON, at most %d allowed", len(b), MaxTraitsBytes)
+	}
+	return nil
+}
+
+// traitsChanged reports whether any event sets traits.
+func traitsChanged(evs []event) bool {
+	for _, ev := range evs {
+		if ev.Type == EventIdentify && len(ev.Traits) > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -4,13 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"unsafe"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/checker"
+	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 	"go.yaml.in/yaml/v3"
@@ -51,16 +53,22 @@ type vmEnv struct {
 type program struct {
 	progs []*vm.Program // per audience, index as Set.Audiences
 	order []int         // evaluation order: dependencies first
-	ids   map[string]int
-	pool  sync.Pool // of *runner
+	// fast holds the fast-path closure of each audience, nil where the VM
+	// runs it; memoSlots is the number of shared sub-expressions.
+	fast      []boolFn
+	memoSlots int
+	ids       map[string]int
+	pool      sync.Pool // of *runner
 }
 
 // runner is one goroutine's evaluation state: a VM and an environment box
 // whose fields the helper closures read.
 type runner struct {
-	vm  vm.VM
-	box any    // holds a vmEnv by value (see newRunner)
-	env *vmEnv // points at the value inside box
+	fr      frame // fast-path state
+	vmReady bool  // env holds this call's Env
+	vm      vm.VM
+	box     any    // holds a vmEnv by value (see newRunner)
+	env     *vmEnv // points at the value inside box
 }
 
 // newRunner builds a runner whose box holds a heap vmEnv value. The VM
@@ -72,6 +80,7 @@ type runner struct {
 func (pr *program) newRunner() *runner {
 	box := reflect.New(reflect.TypeFor[vmEnv]()).Elem().Interface()
 	r := &runner{box: box, env: (*vmEnv)((*[2]unsafe.Pointer)(unsafe.Pointer(&box))[1])}
+	r.fr.memo = make([]memo, pr.memoSlots)
 	e := r.env
 	e.ids = pr.ids
 	e.EventCount = func(name string, w ...string) int { return int(countEvents(&e.Env, name, mustWindow(w))) }
@@ -89,7 +98,7 @@ func (pr *program) newRunner() *runner {
 	e.XWindow = func(s string) int {
 		ms, err := parseWindow(s)
 		if err != nil {
-			panic(fmt.Sprintf("window %q: %v", s, err))
+			panic(fmt.Sprintf("invalid window %q: %v", s, err))
 		}
 		return int(ms)
 	}
@@ -105,11 +114,41 @@ func mustWindow(w []string) int64 {
 	case 1:
 		ms, err := parseWindow(w[0])
 		if err != nil {
-			panic(fmt.Sprintf("window %q: %v", w[0], err))
+			panic(fmt.Sprintf("invalid window %q: %v", w[0], err))
 		}
 		return ms
 	}
 	panic("too many arguments: want (name, window?)")
+}
+
+// compileFast builds the fast-path closures of every audience it can. It
+// type-checks each rule again (expr's optimizer rewrites the tree it
+// compiles, and the closures are built from the checked tree as written),
+// then counts repeated sub-expressions across the Set so each is evaluated
+// once per call.
+func (pr *program) compileFast(s *Set) {
+	trees := make([]ast.Node, len(s.Audiences))
+	fc := &fastCompiler{counts: map[string]int{}, slots: map[string]int{}}
+	for i, a := range s.Audiences {
+		config := conf.CreateNew()
+		for _, op := range []expr.Option{expr.Env(vmEnv{}), expr.AsBool(), expr.Patch(&rewriter{ids: pr.ids})} {
+			op(config)
+		}
+		config.Check()
+		tree, err := checker.ParseCheck(a.When, config)
+		if err != nil {
+			continue // cannot happen after expr.Compile succeeded; the VM runs it
+		}
+		trees[i] = tree.Node
+		fc.count(tree.Node)
+	}
+	pr.fast = make([]boolFn, len(s.Audiences))
+	for i, t := range trees {
+		if t != nil {
+			pr.fast[i] = fc.audience(t)
+		}
+	}
+	pr.memoSlots = len(fc.slots)
 }
 
 // compile compiles every audience of s and orders them by dependency.
@@ -123,8 +162,9 @@ func (p *parser) compile(s *Set) {
 	for i, a := range s.Audiences {
 		p.rule = a.ID
 		w := p.whens[i]
-		rw := &rewriter{ids: pr.ids, shadowed: letTraits.MatchString(a.When)}
+		rw := &rewriter{ids: pr.ids}
 		prog, err := expr.Compile(a.When, expr.Env(vmEnv{}), expr.AsBool(), expr.Patch(rw))
+		rw.finish()
 		for _, pe := range rw.errs {
 			p.exprErr(w, a.When, pe.loc.From, pe.msg)
 		}
@@ -150,6 +190,7 @@ func (p *parser) compile(s *Set) {
 	if len(p.errs) > 0 {
 		return
 	}
+	pr.compileFast(s)
 	pr.pool.New = func() any { return pr.newRunner() }
 	s.prog = pr
 }
@@ -251,8 +292,6 @@ func (p *parser) indent(n int) int {
 	return len(data) - len(strings.TrimLeft(data, " "))
 }
 
-var letTraits = regexp.MustCompile(`\blet\s+traits\b`)
-
 // stringish reports whether n may be a string at run time.
 func stringish(n ast.Node) bool {
 	t := n.Type()
@@ -263,15 +302,21 @@ func stringish(n ast.Node) bool {
 // typed functions, checks constant arguments and records inAudience
 // dependencies.
 type rewriter struct {
-	ids map[string]int
-	// shadowed is set when the expression declares its own variable named
-	// traits, so traits.x must not be rewritten.
-	shadowed bool
-	deps     []int
-	errs     []struct {
+	ids   map[string]int
+	loose []*ast.IdentifierNode // inAudience identifiers not (yet) rewritten
+	deps  []int
+	errs  []struct {
 		loc file.Location
 		msg string
 	}
+}
+
+// finish reports inAudience used other than as a direct call.
+func (rw *rewriter) finish() {
+	for _, n := range rw.loose {
+		rw.fail(n, "inAudience must be called directly with a constant audience id")
+	}
+	rw.loose = nil
 }
 
 func (rw *rewriter) fail(n ast.Node, format string, args ...any) {
@@ -283,12 +328,20 @@ func (rw *rewriter) fail(n ast.Node, format string, args ...any) {
 
 // Visit implements ast.Visitor.
 func (rw *rewriter) Visit(node *ast.Node) {
+	if id, ok := (*node).(*ast.IdentifierNode); ok && id.Value == "inAudience" {
+		// Every use must be a direct call with a constant id, which the
+		// CallNode case below rewrites; loose ones are reported by finish.
+		rw.loose = append(rw.loose, id)
+		return
+	}
 	if m, ok := (*node).(*ast.MemberNode); ok {
 		// traits.x and traits["x"]: expr reads maps through reflection,
 		// which copies every any value to the heap; _trait does not.
+		// (expr forbids redeclaring traits with let, so the identifier
+		// always means the env field.)
 		id, ok := m.Node.(*ast.IdentifierNode)
 		s, isStr := m.Property.(*ast.StringNode)
-		if ok && isStr && id.Value == "traits" && !rw.shadowed {
+		if ok && isStr && id.Value == "traits" {
 			ast.Patch(node, &ast.CallNode{
 				Callee:    &ast.IdentifierNode{Value: "_trait"},
 				Arguments: []ast.Node{&ast.StringNode{Value: s.Value}},
@@ -307,6 +360,8 @@ func (rw *rewriter) Visit(node *ast.Node) {
 	args := call.Arguments
 	switch name := callee.Value; name {
 	case "inAudience":
+		// A direct call: reported below if its argument is wrong.
+		rw.loose = slices.DeleteFunc(rw.loose, func(n *ast.IdentifierNode) bool { return n == callee })
 		if len(args) != 1 {
 			return // the type checker reports it
 		}
@@ -339,7 +394,7 @@ func (rw *rewriter) Visit(node *ast.Node) {
 		}
 		if s, ok := args[0].(*ast.StringNode); ok && name == "viewedPage" {
 			if err := checkGlob(s.Value); err != nil {
-				rw.fail(args[0], "%q: %v", s.Value, err)
+				rw.fail(args[0], "invalid page pattern %q: %v", s.Value, err)
 				return
 			}
 		}
@@ -348,7 +403,7 @@ func (rw *rewriter) Visit(node *ast.Node) {
 			if s, ok := args[1].(*ast.StringNode); ok {
 				ms, err := parseWindow(s.Value)
 				if err != nil {
-					rw.fail(args[1], "window %q: %v", s.Value, err)
+					rw.fail(args[1], "invalid window %q: %v", s.Value, err)
 					return
 				}
 				window = &ast.IntegerNode{Value: int(ms)}

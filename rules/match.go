@@ -5,8 +5,8 @@ import (
 	"fmt"
 )
 
-// ErrMatchLen is returned by Match when matched is not as long as
-// Set.Audiences.
+// ErrMatchLen is returned by Match and MatchOne when matched is not as
+// long as Set.Audiences (or the audience index is out of range).
 var ErrMatchLen = errors.New("rules: matched must have one entry per audience")
 
 // Match evaluates every audience over env and stores the outcome in
@@ -30,44 +30,46 @@ func (s *Set) Match(env *Env, matched []bool) error {
 		return ErrMatchLen
 	}
 	pr := s.prog
-	r := pr.pool.Get().(*runner)
-	r.env.Env = *env
-	r.env.matched = matched
+	r := pr.get(env, matched)
 	var errs []error
 	for _, i := range pr.order {
-		ok, err := r.run(pr, i)
+		ok, err := r.eval(pr, i)
 		matched[i] = ok
 		if err != nil {
 			errs = append(errs, s.runErr(i, err))
 		}
 	}
-	r.env.Env = Env{}
-	r.env.matched = nil
-	pr.pool.Put(r)
+	pr.put(r)
 	return errors.Join(errs...)
 }
 
-// MatchOne evaluates audience i alone over env and stores the outcome in
-// matched[i]. The audiences it reads with inAudience must already be in
-// matched (evaluate in Order). It is meant for measuring the cost of single
-// rules; Match is the way to evaluate a whole Set. Safe for concurrent use.
+// MatchOne evaluates audience i alone over env, stores the outcome in
+// matched[i] and returns it. The audiences it reads with inAudience must
+// already be in matched: evaluate in the order of [Set.Order]. It exists to
+// measure the cost of single rules (a "slowest audiences" table); Match is
+// the way to evaluate a whole Set. Safe for concurrent use.
 func (s *Set) MatchOne(env *Env, i int, matched []bool) (bool, error) {
 	if s == nil || s.prog == nil || i < 0 || i >= len(s.Audiences) || len(matched) != len(s.Audiences) {
 		return false, ErrMatchLen
 	}
 	pr := s.prog
-	r := pr.pool.Get().(*runner)
-	r.env.Env = *env
-	r.env.matched = matched
-	ok, err := r.run(pr, i)
+	r := pr.get(env, matched)
+	ok, err := r.eval(pr, i)
 	matched[i] = ok
-	r.env.Env = Env{}
-	r.env.matched = nil
-	pr.pool.Put(r)
+	pr.put(r)
 	if err != nil {
 		return false, s.runErr(i, err)
 	}
 	return ok, nil
+}
+
+// Compiled reports whether audience i runs on the fast path (Go closures
+// built from its checked expression) rather than expr's VM. A compiled
+// audience may still hand a single evaluation to the VM when it meets a
+// value its closures do not model (say a trait holding a list where a
+// number was compared); the result is the same either way.
+func (s *Set) Compiled(i int) bool {
+	return s != nil && s.prog != nil && i >= 0 && i < len(s.prog.fast) && s.prog.fast[i] != nil
 }
 
 // Order returns the audience indexes in evaluation order: every audience
@@ -100,12 +102,55 @@ func (s *Set) AudienceIndex(id string) int {
 	return -1
 }
 
+// withoutFastPath returns a Set sharing s's rules whose audiences all run
+// on expr's VM; tests and benchmarks compare the two paths with it.
+func (s *Set) withoutFastPath() *Set {
+	pr := &program{progs: s.prog.progs, order: s.prog.order, ids: s.prog.ids, fast: make([]boolFn, len(s.prog.progs))}
+	pr.pool.New = func() any { return pr.newRunner() }
+	return &Set{Audiences: s.Audiences, Experiences: s.Experiences, prog: pr}
+}
+
 func (s *Set) runErr(i int, err error) error {
 	return fmt.Errorf("rules: audience %q: %w", s.Audiences[i].ID, err)
 }
 
-// run evaluates audience i on the runner's env.
-func (r *runner) run(pr *program, i int) (bool, error) {
+// get takes a runner from the pool and points it at one call's env.
+func (pr *program) get(env *Env, matched []bool) *runner {
+	r := pr.pool.Get().(*runner)
+	r.fr.env, r.fr.matched, r.fr.nowSet = env, matched, false
+	if r.fr.gen++; r.fr.gen == 0 { // wrapped: forget every memo
+		clear(r.fr.memo)
+		r.fr.gen = 1
+	}
+	return r
+}
+
+// put clears the runner's references to the caller's data and pools it.
+func (pr *program) put(r *runner) {
+	r.fr.env, r.fr.matched = nil, nil
+	if r.vmReady {
+		r.env.Env = Env{}
+		r.env.matched = nil
+		r.vmReady = false
+	}
+	pr.pool.Put(r)
+}
+
+// eval evaluates audience i: on the fast path when it has one and the
+// values at hand are ones it models, on expr's VM otherwise.
+func (r *runner) eval(pr *program, i int) (bool, error) {
+	if f := pr.fast[i]; f != nil {
+		if v, ok := f(&r.fr); ok {
+			return v, nil
+		}
+	}
+	if !r.vmReady {
+		// The VM reads its own copy of the env (see newRunner); made once
+		// per call, and only when some audience needs the VM.
+		r.env.Env = *r.fr.env
+		r.env.matched = r.fr.matched
+		r.vmReady = true
+	}
 	out, err := r.vm.Run(pr.progs[i], r.box)
 	if err != nil {
 		return false, err

@@ -37,9 +37,7 @@ func Parse(name string, data []byte) (*Set, error) {
 	}
 	p := &parser{file: name, data: string(data)}
 	s := p.set(root)
-	if len(p.errs) == 0 {
-		p.compile(s)
-	}
+	p.compile(s)
 	if len(p.errs) > 0 {
 		p.errs.sort()
 		return nil, p.errs
@@ -115,7 +113,13 @@ type parser struct {
 	// position of each accepted experience's audience field.
 	whens  []*yaml.Node
 	audPos []Pos
+	// budget is how many more nodes the current variable value may hold.
+	budget int
 }
+
+// maxValueNodes bounds one variable value, so YAML aliases cannot expand
+// a small file into an exponentially large value.
+const maxValueNodes = 10_000
 
 func (p *parser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, Column: n.Column} }
 
@@ -314,8 +318,26 @@ func (p *parser) ruleID(f map[string][2]*yaml.Node, n *yaml.Node, seen map[strin
 	return id, true
 }
 
+// peekID returns the id of a rule mapping, if it has a string one, so
+// that errors about fields read before it already name the rule.
+func peekID(n *yaml.Node) string {
+	n = resolve(n)
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "id" {
+			if v := resolve(n.Content[i+1]); v.Kind == yaml.ScalarNode && !isNull(v) {
+				return v.Value
+			}
+			return ""
+		}
+	}
+	return ""
+}
+
 func (p *parser) audience(n *yaml.Node, i int, seen map[string]*yaml.Node) (Audience, bool) {
-	p.kind, p.rule, p.base = "audience", "", fmt.Sprintf("audiences[%d]", i)
+	p.kind, p.rule, p.base = "audience", peekID(n), fmt.Sprintf("audiences[%d]", i)
 	f := p.fields(n, "", "id", "name", "when")
 	if f == nil {
 		return Audience{}, false
@@ -345,7 +367,7 @@ func (p *parser) audience(n *yaml.Node, i int, seen map[string]*yaml.Node) (Audi
 }
 
 func (p *parser) experience(n *yaml.Node, i int, seen map[string]*yaml.Node) (Experience, bool) {
-	p.kind, p.rule, p.base = "experience", "", fmt.Sprintf("experiences[%d]", i)
+	p.kind, p.rule, p.base = "experience", peekID(n), fmt.Sprintf("experiences[%d]", i)
 	f := p.fields(n, "", "id", "type", "audience", "traffic", "distribution", "sticky",
 		"bucketVersion", "namespace", "status", "start", "end", "components")
 	if f == nil {
@@ -453,11 +475,12 @@ func (p *parser) experience(n *yaml.Node, i int, seen map[string]*yaml.Node) (Ex
 }
 
 func (p *parser) distribution(n *yaml.Node, variants int) []float64 {
-	items := p.seq(n, "distribution")
-	if items == nil {
+	n = resolve(n)
+	if n.Kind != yaml.SequenceNode {
+		p.errf(n, "distribution", "want a list, got %s", describe(n))
 		return nil
 	}
-	n = resolve(n)
+	items := n.Content
 	d := make([]float64, 0, len(items))
 	sum, ok := 0.0, true
 	for j, it := range items {
@@ -602,6 +625,13 @@ func (p *parser) variant(typ string, n *yaml.Node, field string) Variant {
 // map[string]any at the top; inside objects any JSON value.
 func (p *parser) value(n *yaml.Node, field string, top bool) (any, bool) {
 	n = resolve(n)
+	if top {
+		p.budget = maxValueNodes
+	}
+	if p.budget--; p.budget < 0 {
+		p.errf(n, field, "value too large: more than %d nodes (YAML aliases count each time they are used)", maxValueNodes)
+		return nil, false
+	}
 	switch n.Kind {
 	case yaml.ScalarNode:
 		switch n.Tag {

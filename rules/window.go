@@ -13,7 +13,8 @@ const maxWindowMillis = 100 * 365 * 24 * 3600 * 1000
 // noWindow is the window value meaning "all time".
 const noWindow = -1
 
-var errWindow = errors.New(`rules: invalid window: want a positive count and a unit m, h, d or w, like "30d"`)
+// errWindow explains the window syntax; callers add the window at fault.
+var errWindow = errors.New(`want a positive count and a unit m, h, d or w, like "30d"`)
 
 // parseWindow parses a window like "90m", "24h", "30d" or "2w" into
 // milliseconds.
@@ -51,7 +52,7 @@ func isGlob(p string) bool { return strings.ContainsAny(p, `*?[\`) }
 // checkGlob reports whether p is a well-formed path.Match pattern.
 func checkGlob(p string) error {
 	if _, err := path.Match(p, ""); err != nil {
-		return errors.New("rules: invalid page pattern (path.Match syntax)")
+		return errors.New("malformed path.Match pattern")
 	}
 	return nil
 }
@@ -69,18 +70,26 @@ const minInt64 = -1 << 63
 
 // countEvents returns the occurrences of event name within window of now.
 func countEvents(env *Env, name string, window int64) int64 {
+	return countEventsAt(env, env.nowMilli(), name, window)
+}
+
+func countEventsAt(env *Env, nowMilli int64, name string, window int64) int64 {
 	h := env.Events[name]
 	if h == nil {
 		return 0
 	}
-	return h.CountSince(sinceMillis(env.nowMilli(), window))
+	return h.CountSince(sinceMillis(nowMilli, window))
 }
 
 // countViews returns the views of pages matching pattern (an exact path or a
 // path.Match glob) within window of now.
 func countViews(env *Env, pattern string, window int64) int64 {
-	since := sinceMillis(env.nowMilli(), window)
-	if h := env.Views[pattern]; h != nil || !isGlob(pattern) {
+	return countViewsAt(env, env.nowMilli(), pattern, isGlob(pattern), window)
+}
+
+func countViewsAt(env *Env, nowMilli int64, pattern string, glob bool, window int64) int64 {
+	since := sinceMillis(nowMilli, window)
+	if h := env.Views[pattern]; h != nil || !glob {
 		return h.CountSince(since)
 	}
 	var n int64

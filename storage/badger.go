@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -52,6 +53,10 @@ const (
 	// DefaultGCDiscardRatio is the fraction of a value-log file that must
 	// be garbage for GC to rewrite it.
 	DefaultGCDiscardRatio = 0.5
+
+	// adviseInterval is how often the store advises the kernel about the
+	// files Badger mapped since the last time (see BadgerOptions.ReadAhead).
+	adviseInterval = 5 * time.Second
 
 	// maxInMemoryValueThreshold is Badger's largest ValueThreshold (1 MiB);
 	// in memory every value must fit under it, so it is always used there.
@@ -113,9 +118,23 @@ type BadgerOptions struct {
 	// value-log file. Zero selects DefaultGCDiscardRatio; must be in (0, 1).
 	GCDiscardRatio float64
 
+	// ReadAhead keeps the kernel's read-ahead on the value-log and table
+	// files Badger memory-maps. By default (false) the store advises the
+	// kernel, on Linux, that these maps are read at random (madvise
+	// MADV_RANDOM, at Open and every few seconds for new files): each Get
+	// then faults in only the pages it reads, instead of the device's
+	// read-ahead window around them, which on a million profiles read at
+	// random makes the whole value log resident (measured here: 1.6 GB of
+	// RSS after 200,000 updates with read-ahead, 0.97 GB without).
+	// Sequential work (Backup, value-log GC) is slower without read-ahead.
+	ReadAhead bool
+
 	// DisableGroupCommit commits every Apply in its own transaction (one
 	// fsync each with SyncWrites). For comparison benchmarks.
 	DisableGroupCommit bool
+
+	// tune, set by tests only, adjusts Badger's options last.
+	tune func(*badger.Options)
 }
 
 // withDefaults returns a copy of o with defaults filled in, or an error
@@ -201,6 +220,9 @@ func (o BadgerOptions) badgerOptions() badger.Options {
 	if o.Logger != nil {
 		bo = bo.WithLogger(badgerLogger{o.Logger})
 	}
+	if o.tune != nil {
+		o.tune(&bo)
+	}
 	return bo
 }
 
@@ -227,6 +249,8 @@ type Badger struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	gcRounds atomic.Int64 // GC rounds run by gcLoop, for tests
 }
 
 var (
@@ -249,6 +273,20 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 		return nil, fmt.Errorf("storage: open badger in %s: %w", o.Dir, err)
 	}
 	s := &Badger{db: db, opts: o, stop: make(chan struct{})}
+	if !o.InMemory && !o.ReadAhead {
+		// Mapped file names are absolute, with symlinks resolved.
+		dir, err := filepath.Abs(o.Dir)
+		if err == nil {
+			dir, err = filepath.EvalSymlinks(dir)
+		}
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("storage: resolve BadgerOptions.Dir %s: %w", o.Dir, err)
+		}
+		s.advise(dir)
+		s.done.Add(1)
+		go s.adviseLoop(dir)
+	}
 	if !o.DisableGroupCommit {
 		s.commits = make(chan *commitReq)
 		s.done.Add(1)
@@ -276,13 +314,13 @@ func (s *Badger) enter() bool {
 // Get appends the value at key to dst[:0] and returns it, or ErrNotFound.
 // The result is a copy owned by the caller.
 func (s *Badger) Get(ctx context.Context, key, dst []byte) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	if !s.enter() {
 		return nil, ErrClosed
 	}
 	defer s.inflight.Done()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	txn := s.db.NewTransaction(false)
 	defer txn.Discard()
 	item, err := txn.Get(key)
@@ -304,26 +342,28 @@ func (s *Badger) Get(ctx context.Context, key, dst []byte) ([]byte, error) {
 // of concurrent callers; ctx is honoured until the committer takes the
 // batch, not after. The ops' slices are not retained after Apply returns.
 func (s *Badger) Apply(ctx context.Context, ops []Op) error {
+	if !s.enter() {
+		return ErrClosed
+	}
+	defer s.inflight.Done()
 	if err := validateOps(ops); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !s.enter() {
-		return ErrClosed
-	}
-	defer s.inflight.Done()
 	if len(ops) == 0 {
 		return nil
 	}
-	if s.commits == nil {
-		r := &commitReq{ops: ops, done: make(chan error, 1)}
-		s.commitGroup([]*commitReq{r})
-		return <-r.done
-	}
 	r := commitReqPool.Get().(*commitReq)
 	r.ops = ops
+	if s.commits == nil {
+		s.commitGroup([]*commitReq{r})
+		err := <-r.done
+		r.ops = nil
+		commitReqPool.Put(r)
+		return err
+	}
 	select {
 	case s.commits <- r:
 	case <-ctx.Done():
@@ -359,15 +399,16 @@ func validateOps(ops []Op) error {
 // Scan calls fn for every live key with the given prefix, in key order. key
 // and value point into Badger's memory and are valid only during the call
 // to fn: values are not prefetched, so nothing is copied. Scan reads one
-// consistent snapshot; fn may call other methods of the store.
+// consistent snapshot; fn may call other methods of the store, except
+// Close (which would wait for the Scan).
 func (s *Badger) Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	if !s.enter() {
 		return ErrClosed
 	}
 	defer s.inflight.Done()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	txn := s.db.NewTransaction(false)
 	defer txn.Discard()
 	// No prefetch: it copies every value into a fresh buffer, and the
@@ -401,13 +442,13 @@ func (s *Badger) Scan(ctx context.Context, prefix []byte, fn func(key, value []b
 // Backup writes a full snapshot of the store to w in Badger's backup
 // format (DB.Backup). It stops with ctx's error when ctx is done.
 func (s *Badger) Backup(ctx context.Context, w io.Writer) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	if !s.enter() {
 		return ErrClosed
 	}
 	defer s.inflight.Done()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if _, err := s.db.Backup(ctxWriter{ctx, w}, 0); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
@@ -422,30 +463,26 @@ func (s *Badger) Backup(ctx context.Context, w io.Writer) error {
 // run concurrently. It stops with ctx's error when ctx is done, leaving
 // part of the snapshot loaded.
 func (s *Badger) Restore(ctx context.Context, r io.Reader) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	if !s.enter() {
 		return ErrClosed
 	}
 	defer s.inflight.Done()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := s.db.Load(ctxReader{ctx, r}, restoreMaxPending); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}
 		return fmt.Errorf("storage: restore: %w", err)
 	}
-	if s.opts.SyncWrites {
-		if err := s.db.Sync(); err != nil {
-			return fmt.Errorf("storage: restore: sync: %w", err)
-		}
-	}
 	return nil
 }
 
-// Size reports the bytes on disk of the LSM tree (SST files) and of the
-// value log; zeros in memory. It walks the directory, so it is exact but
-// not free: call it for reports, not per request.
+// Size reports the disk space (allocated blocks, on Unix) of the LSM tree
+// (SST files) and of the value log; zeros in memory. It walks the
+// directory, so it is current but not free: call it for reports, not per
+// request. (Badger's own DB.Size is refreshed only once a minute.)
 func (s *Badger) Size() (lsm, vlog int64) {
 	if s.opts.InMemory {
 		return 0, 0
@@ -460,9 +497,9 @@ func (s *Badger) Size() (lsm, vlog int64) {
 		}
 		switch filepath.Ext(path) {
 		case ".sst":
-			lsm += info.Size()
+			lsm += diskUsage(info)
 		case ".vlog":
-			vlog += info.Size()
+			vlog += diskUsage(info)
 		}
 		return nil
 	})
@@ -493,8 +530,7 @@ func (s *Badger) Close() error {
 	return s.closeErr
 }
 
-// gcLoop runs value-log GC every GCInterval until Close. Each round
-// rewrites files until Badger reports nothing left worth rewriting.
+// gcLoop runs a value-log GC round every GCInterval until Close.
 func (s *Badger) gcLoop() {
 	defer s.done.Done()
 	t := time.NewTicker(s.opts.GCInterval)
@@ -504,21 +540,55 @@ func (s *Badger) gcLoop() {
 		case <-s.stop:
 			return
 		case <-t.C:
+			s.gcRound()
+			s.gcRounds.Add(1)
 		}
-		for {
-			err := s.db.RunValueLogGC(s.opts.GCDiscardRatio)
-			if err != nil {
-				if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) && s.opts.Logger != nil {
-					s.opts.Logger.Warn("storage: value-log GC failed", "err", err)
-				}
-				break
-			}
-			select {
-			case <-s.stop:
-				return
-			default:
-			}
+	}
+}
+
+// gcRound rewrites value-log files until Badger finds none with at least
+// GCDiscardRatio garbage, or Close is called, and returns how many it
+// rewrote.
+func (s *Badger) gcRound() int {
+	n := 0
+	for {
+		select {
+		case <-s.stop:
+			return n
+		default:
 		}
+		err := s.db.RunValueLogGC(s.opts.GCDiscardRatio)
+		if err != nil {
+			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) && s.opts.Logger != nil {
+				s.opts.Logger.Warn("storage: value-log GC failed", "err", err)
+			}
+			return n
+		}
+		n++
+	}
+}
+
+// adviseLoop advises the kernel about new mapped files every
+// adviseInterval until Close.
+func (s *Badger) adviseLoop(dir string) {
+	defer s.done.Done()
+	t := time.NewTicker(adviseInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.advise(dir)
+		}
+	}
+}
+
+// advise marks the store's mapped files as randomly read; failures only
+// cost memory, so they are logged, not returned.
+func (s *Badger) advise(dir string) {
+	if _, err := adviseRandom(dir); err != nil && s.opts.Logger != nil {
+		s.opts.Logger.Debug("storage: madvise of badger files failed", "err", err)
 	}
 }
 

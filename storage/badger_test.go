@@ -275,3 +275,25 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+func TestBadgerSize(t *testing.T) {
+	s := openBadger(t, storage.BadgerOptions{Dir: t.TempDir()})
+	if lsm, vlog := s.Size(); lsm != 0 || vlog > 64<<10 {
+		t.Fatalf("empty store: Size() = %d, %d", lsm, vlog)
+	}
+	ops := make([]storage.Op, 100)
+	for i := range ops {
+		ops[i] = storage.Op{Key: fmt.Appendf(nil, "k%03d", i), Value: bytes.Repeat([]byte{byte(i)}, 10_000)}
+	}
+	if err := s.Apply(context.Background(), ops); err != nil {
+		t.Fatal(err)
+	}
+	// 1 MB of values above ValueThreshold land in the value log.
+	if _, vlog := s.Size(); vlog < 1_000_000 || vlog > 4<<20 {
+		t.Fatalf("after writing 1 MB: value log %d bytes", vlog)
+	}
+	mem := openBadger(t, storage.BadgerOptions{InMemory: true})
+	if lsm, vlog := mem.Size(); lsm != 0 || vlog != 0 {
+		t.Fatalf("in memory: Size() = %d, %d", lsm, vlog)
+	}
+}

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"bytes"
 	"math/bits"
 	"strings"
 	"sync/atomic"
@@ -109,10 +110,13 @@ func (d *Detector) Detect(userAgent string) rules.Device {
 func (d *Detector) parse(ua string) rules.Device {
 	r := d.parser.Parse(ua)
 	kind := r.Device()
-	if kind == agents.DeviceBot || (kind == "" && r.Browser() == "" && isTool(ua)) {
+	if kind == agents.DeviceBot || isBot(ua) {
 		return rules.Device{Type: Bot}
 	}
 	dev := rules.Device{OS: osName(r.OS()), Browser: browserName(r.Browser())}
+	if dev.Browser == "" {
+		dev.Browser = browserFromTokens(ua)
+	}
 	switch kind {
 	case agents.DeviceMobile:
 		dev.Type = Mobile
@@ -121,7 +125,8 @@ func (d *Detector) parse(ua string) rules.Device {
 	case agents.DeviceDesktop, agents.DeviceTV:
 		dev.Type = Desktop
 	}
-	if r.OS() == agents.OSAndroid && dev.Type != Desktop {
+	switch {
+	case r.OS() == agents.OSAndroid && dev.Type != Desktop:
 		// The parser calls most Android agents mobile; Android tablets
 		// are the ones that leave out "Mobi".
 		if strings.Contains(ua, "Mobi") {
@@ -129,6 +134,10 @@ func (d *Detector) parse(ua string) rules.Device {
 		} else {
 			dev.Type = Tablet
 		}
+	case r.OS() == agents.OSMacOS && strings.Contains(ua, "Mobile/"):
+		// No Mac sends a "Mobile/" build token; iPadOS web views in
+		// desktop mode send the Mac platform with it.
+		dev.Type, dev.OS = Tablet, "iOS"
 	}
 	if dev.Type == "" && dev.Browser == "" && dev.OS == "" {
 		return rules.Device{}
@@ -136,23 +145,54 @@ func (d *Detector) parse(ua string) rules.Device {
 	return dev
 }
 
-// toolTokens are lowercase substrings of HTTP tools and crawlers that the
-// parser's list does not know. They are checked only on a cache miss for
-// agents in which the parser found no browser.
-var toolTokens = [...]string{
-	"bot", "crawl", "spider", "slurp", "curl/", "wget/", "python-", "python/",
+// botTokens are lowercase substrings of crawlers, previews, audits and HTTP
+// tools, some of which the parser's list lacks (GPTBot, wget, Lighthouse).
+// "bot" alone is not one: it would match phone brands such as Cubot. They
+// are checked only on a cache miss.
+var botTokens = [...]string{
+	"bot/", "bot;", "bot)", "bot-", "crawl", "spider", "slurp", "externalhit",
+	"headless", "lighthouse", "curl/", "wget/", "python-", "python/",
 	"go-http-client", "java/", "libwww", "httpclient", "http-client",
-	"scrapy", "headless", "axios/", "node-fetch", "httpie", "postman",
+	"scrapy", "axios/", "node-fetch", "httpie", "postmanruntime",
 }
 
-func isTool(ua string) bool {
-	lower := strings.ToLower(ua)
-	for _, t := range toolTokens {
-		if strings.Contains(lower, t) {
+func isBot(ua string) bool {
+	// Lower-case into a stack buffer: ua is at most MaxUserAgentLen bytes.
+	var buf [MaxUserAgentLen]byte
+	lower := buf[:len(ua)]
+	for i := range len(ua) {
+		c := ua[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	for _, t := range botTokens {
+		if bytes.Contains(lower, []byte(t)) {
 			return true
 		}
 	}
 	return false
+}
+
+// browserTokens name a browser by its product token, most specific first
+// (Edge and Opera also send "Chrome/"; Chrome also sends "Safari/"). They
+// are a fallback for agents in which the parser finds no browser.
+var browserTokens = [...]struct{ token, name string }{
+	{"Edg/", "Edge"}, {"EdgA/", "Edge"}, {"EdgiOS/", "Edge"}, {"Edge/", "Edge"},
+	{"OPR/", "Opera"}, {"SamsungBrowser/", "Samsung Internet"},
+	{"Firefox/", "Firefox"}, {"FxiOS/", "Firefox"},
+	{"CriOS/", "Chrome"}, {"Chrome/", "Chrome"},
+	{"Version/", "Safari"}, // with Safari/: Safari proper, not a web view
+}
+
+func browserFromTokens(ua string) string {
+	for _, b := range browserTokens {
+		if strings.Contains(ua, b.token) && (b.name != "Safari" || strings.Contains(ua, "Safari/")) {
+			return b.name
+		}
+	}
+	return ""
 }
 
 func osName(o agents.OS) string {

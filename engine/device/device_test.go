@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tailorhq/tailor/engine"
 	"github.com/tailorhq/tailor/engine/device"
 	"github.com/tailorhq/tailor/rules"
 )
@@ -42,12 +43,15 @@ var agentCases = []agentCase{
 	{"Pixel Tablet", "Mozilla/5.0 (Linux; Android 14; Pixel Tablet) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", dev("tablet", "Android", "Chrome")},
 	{"Android tablet Firefox", "Mozilla/5.0 (Android 14; Tablet; rv:125.0) Gecko/125.0 Firefox/125.0", dev("tablet", "Android", "Firefox")},
 	{"Samsung Internet tablet", "Mozilla/5.0 (Linux; Android 13; SAMSUNG SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/24.0 Chrome/117.0.0.0 Safari/537.36", dev("tablet", "Android", "Samsung Internet")},
+	{"iPadOS web view in desktop mode", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148", dev("tablet", "iOS", "Safari")},
+	{"iPad Chrome", "Mozilla/5.0 (iPad; CPU OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/124.0.6367.88 Mobile/15E148 Safari/604.1", dev("tablet", "iOS", "Chrome")},
 	{"Kindle Fire Silk", "Mozilla/5.0 (Linux; Android 9; KFTRWI) AppleWebKit/537.36 (KHTML, like Gecko) Silk/124.2.1 like Chrome/124.0.6367.118 Safari/537.36", dev("tablet", "Android", "Amazon Silk")},
 
 	// Desktops.
 	{"Windows Chrome", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", dev("desktop", "Windows", "Chrome")},
 	{"Windows Edge", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.51", dev("desktop", "Windows", "Edge")},
 	{"Windows Edge legacy", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36 Edge/18.19582", dev("desktop", "Windows", "Edge")},
+	{"Windows on ARM Edge", "Mozilla/5.0 (Windows NT 10.0; ARM64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.0.0", dev("desktop", "Windows", "Edge")},
 	{"Windows Firefox", "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0", dev("desktop", "Windows", "Firefox")},
 	{"Windows Opera", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 OPR/110.0.0.0", dev("desktop", "Windows", "Opera")},
 	{"Windows Vivaldi", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Vivaldi/6.7.3329.17", dev("desktop", "Windows", "Vivaldi")},
@@ -58,6 +62,8 @@ var agentCases = []agentCase{
 	{"Linux Firefox", "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0", dev("desktop", "Linux", "Firefox")},
 	{"Ubuntu Firefox", "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0", dev("desktop", "Linux", "Firefox")},
 	{"ChromeOS", "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", dev("desktop", "ChromeOS", "Chrome")},
+	{"Windows Yandex", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 YaBrowser/24.4.0.0 Safari/537.36", dev("desktop", "Windows", "Yandex Browser")},
+	{"Xbox", "Mozilla/5.0 (Windows NT 10.0; Win64; x64; Xbox; Xbox One) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edge/44.18363.8131", dev("desktop", "Windows", "Edge")},
 	{"Samsung smart TV", "Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/4.0 Chrome/76.0.3809.146 TV Safari/537.36", dev("desktop", "Linux", "Samsung Internet")},
 
 	// Bots and tools: platform left empty.
@@ -68,10 +74,19 @@ var agentCases = []agentCase{
 	{"YandexBot", "Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)", dev("bot", "", "")},
 	{"facebookexternalhit", "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)", dev("bot", "", "")},
 	{"HeadlessChrome", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/124.0.0.0 Safari/537.36", dev("bot", "", "")},
+	{"GPTBot", "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.0; +https://openai.com/gptbot)", dev("bot", "", "")},
+	{"Applebot", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/13.1.1 Safari/605.1.15 (Applebot/0.1; +http://www.apple.com/go/applebot)", dev("bot", "", "")},
+	{"DuckDuckBot", "DuckDuckBot/1.1; (+http://duckduckgo.com/duckduckbot.html)", dev("bot", "", "")},
+	{"Slackbot", "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", dev("bot", "", "")},
+	{"Lighthouse", "Mozilla/5.0 (Linux; Android 11; moto g power (2022)) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Mobile Safari/537.36 Chrome-Lighthouse", dev("bot", "", "")},
 	{"curl", "curl/8.5.0", dev("bot", "", "")},
 	{"python-requests", "python-requests/2.31.0", dev("bot", "", "")},
 	{"Go http client", "Go-http-client/1.1", dev("bot", "", "")},
 	{"wget", "Wget/1.21.4", dev("bot", "", "")},
+
+	// Phones whose brand contains "bot" are not bots.
+	{"Cubot phone", "Mozilla/5.0 (Linux; Android 10; CUBOT_X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36", dev("mobile", "Android", "Chrome")},
+	{"Cubot phone with space", "Mozilla/5.0 (Linux; Android 9; CUBOT KING KONG 3 Build/PPR1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36", dev("mobile", "Android", "Chrome")},
 
 	// Unknown.
 	{"empty", "", rules.Device{}},
@@ -206,3 +221,5 @@ func BenchmarkDetect(b *testing.B) {
 		}
 	})
 }
+
+var _ engine.DeviceDetector = (*device.Detector)(nil)

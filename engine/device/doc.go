@@ -12,16 +12,19 @@
 // # Classification
 //
 //   - An empty user agent yields the zero Device (unknown).
-//   - Crawlers, headless browsers and HTTP tools (Googlebot, Bingbot, curl,
+//   - Crawlers, link previews, audits, headless browsers and HTTP tools
+//     (Googlebot, Bingbot, GPTBot, Slackbot, Lighthouse, curl,
 //     python-requests, Go-http-client, wget, ...) are "bot", with OS and
 //     browser left empty: a crawler's claimed platform is not a visitor's.
 //   - Android agents without the "Mobi" token are "tablet" (the convention
 //     Chrome, Firefox and Samsung Internet follow on Android tablets);
 //     with it, "mobile".
-//   - iPadOS 13+ in its default "desktop website" mode sends exactly the
-//     user agent of Safari on a Mac, so it is reported as a macOS desktop:
-//     nothing in the header tells them apart (only client-side touch
-//     detection can). iPads that send "iPad" are "tablet".
+//   - iPadOS 13+ Safari in its default "desktop website" mode sends exactly
+//     the user agent of Safari on a Mac, so it is reported as a macOS
+//     desktop: nothing in the header tells them apart (only client-side
+//     touch detection can). iPads that send "iPad" are "tablet", and so are
+//     in-app web views that send the Mac platform with a "Mobile/" build
+//     token (no Mac sends one), with OS "iOS".
 //   - Smart TVs and consoles are "desktop" (a large-screen, non-touch layout).
 //   - Anything unrecognised (garbage, unknown tools) yields the zero Device.
 //

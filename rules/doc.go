@@ -1,0 +1,47 @@
+// Package rules loads, validates and evaluates tailor rules files: the
+// audiences (boolean [expr] rules over a visitor's profile) and the
+// experiences (experiments and personalizations) that target them.
+//
+// # Loading
+//
+// [Load] and [Parse] read YAML, or JSON when the first non-space byte is
+// '{'. Every problem in a file is reported at once, as an [Errors] of
+// [*Error] values carrying file, line:column, rule id and field, all
+// matching [ErrInvalid]. A file that fails to load yields no [Set], so the
+// caller keeps the rules in force. See testdata/example.yaml for every
+// feature of the format.
+//
+// # Rules
+//
+// An audience's `when` is an expr expression over [Env], compiled once at
+// load time with expr.AsBool. Besides the environment fields (traits,
+// location, session, page, campaign, device, userId, locale, jurisdiction,
+// random, now) rules may call:
+//
+//   - eventCount(name, window?) int: track events named name within window
+//   - hasEvent(name, window?) bool: eventCount(...) > 0
+//   - viewedPage(pathOrGlob, window?) bool: a page (or screen) viewed within
+//     window; the argument is an exact path or a [path.Match] pattern
+//   - inAudience(id) bool: the result of another audience (a constant id;
+//     cycles are rejected at load time)
+//
+// A window is a positive count with a unit m, h, d or w ("90m", "24h",
+// "30d", "2w"); without one the whole kept history counts. Histories keep
+// daily counts, so windows are rounded out to whole UTC days.
+//
+// # Evaluation
+//
+// [Set.Match] evaluates every audience once, dependencies first: it is
+// safe for concurrent use and, on the warm path, does not allocate.
+//
+// Most rules do not run on expr's VM. At load time the checked expression
+// tree of each audience is compiled into Go closures over [Env] (typed
+// field reads, trait lookups, comparisons, in, startsWith, endsWith,
+// contains, matches with a constant pattern, len, and the helpers with
+// constant windows); helper calls, trait reads and comparisons that recur
+// across the Set are evaluated once per call. Audiences using anything else
+// run on pooled expr VMs, as does a single evaluation that meets a value
+// of a type the closures do not model, so results and errors are always
+// expr's. [Set.Compiled] tells which audiences are compiled, and
+// [Set.MatchOne] evaluates one audience alone to measure its cost.
+package rules

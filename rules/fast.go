@@ -1,0 +1,1367 @@
+package rules
+
+import (
+	"reflect"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/expr-lang/expr/ast"
+)
+
+// The fast path: the checked (and helper-rewritten) AST of an audience is
+// compiled into Go closures over *Env, so the common rule shapes run
+// without expr's VM, reflection or boxing. expr stays the language: its
+// parser and type checker produce the tree, and its VM runs every audience
+// the fast compiler does not fully understand.
+//
+// Every closure returns (value, ok). ok == false means "bail": the value
+// at hand is of a dynamic type this path does not model, or expr would
+// report a run-time error. A bailing audience is evaluated again by the
+// VM, which then gives the authoritative answer (and the real error), so
+// the fast path only has to be right when it does not bail. The
+// differential tests check exactly that.
+
+// frame is the per-call state the closures read.
+type frame struct {
+	env     *Env
+	now     int64 // env.Now in Unix milliseconds, once nowSet
+	nowSet  bool
+	matched []bool
+	gen     uint32 // memo generation of this call
+	memo    []memo
+}
+
+// nowMilli returns env.Now in Unix milliseconds, read once per call (a
+// zero Now means the clock, which costs a system call).
+func (fr *frame) nowMilli() int64 {
+	if !fr.nowSet {
+		fr.now, fr.nowSet = fr.env.nowMilli(), true
+	}
+	return fr.now
+}
+
+// memo holds one shared sub-expression's value for the call whose
+// generation it carries.
+type memo struct {
+	gen uint32
+	b   bool
+	n   int64
+	a   any
+}
+
+type (
+	boolFn  func(*frame) (bool, bool)
+	intFn   func(*frame) (int64, bool)
+	floatFn func(*frame) (float64, bool)
+	strFn   func(*frame) (string, bool)
+	anyFn   func(*frame) (any, bool)
+)
+
+// kind is the static kind of a compiled node.
+type kind uint8
+
+const (
+	kBool   kind = iota + 1
+	kInt         // any Go integer type, held as int64
+	kFloat       // float64
+	kStr         // string
+	kAny         // interface value (traits); dynamic
+	kNil         // the nil literal
+	kArray       // a literal array of constants
+	kStruct      // a struct inside Env (not a value by itself)
+	kMapAny      // a map[string]any field (traits)
+	kMapStr      // a map[string]string field (page.query)
+	kVal         // a dynamic value of a modelled kind (arithmetic on traits, ?:)
+)
+
+// cnode is a compiled node: its kind and the accessor for that kind.
+type cnode struct {
+	kind kind
+	b    boolFn
+	i    intFn
+	f    floatFn
+	s    strFn
+	a    anyFn
+	v    func(*frame) (val, bool) // kVal
+
+	// constants
+	isConst bool
+	cval    any   // string, int64, float64, bool or nil
+	elems   []any // kArray: constant elements (string, int64, float64, bool, nil)
+	allStr  bool  // kArray: every element a string literal
+	allInt  bool  // kArray: every element an integer literal
+
+	// kStruct, kMapAny, kMapStr: where the field is in Env.
+	off uintptr
+	typ reflect.Type
+}
+
+// fastCompiler compiles the audiences of one Set, sharing sub-expressions
+// that occur more than once.
+type fastCompiler struct {
+	counts map[string]int // sub-expression key -> occurrences in the Set
+	slots  map[string]int // key -> memo slot
+}
+
+var envType = reflect.TypeFor[Env]()
+
+// count records the memoizable sub-expressions of one tree.
+func (fc *fastCompiler) count(n ast.Node) {
+	ast.Walk(&n, countVisitor{fc})
+}
+
+type countVisitor struct{ fc *fastCompiler }
+
+func (v countVisitor) Visit(n *ast.Node) {
+	if k := memoKey(*n); k != "" {
+		v.fc.counts[k]++
+	}
+}
+
+// memoKey names a sub-expression worth evaluating once per call: helper
+// calls, trait reads and boolean operators. Empty when not memoizable.
+func memoKey(n ast.Node) string {
+	switch n := n.(type) {
+	case *ast.CallNode:
+		if id, ok := n.Callee.(*ast.IdentifierNode); ok {
+			switch id.Value {
+			case "_events", "_views", "_trait":
+				return n.String()
+			}
+		}
+	case *ast.BinaryNode:
+		switch n.Operator {
+		case "==", "!=", "<", "<=", ">", ">=", "in", "matches", "startsWith", "endsWith", "contains":
+			return n.String()
+		}
+	}
+	return ""
+}
+
+// slot returns the memo slot for key, or -1 when the key occurs once.
+func (fc *fastCompiler) slot(key string) int {
+	if key == "" || fc.counts[key] < 2 {
+		return -1
+	}
+	if s, ok := fc.slots[key]; ok {
+		return s
+	}
+	s := len(fc.slots)
+	fc.slots[key] = s
+	return s
+}
+
+// audience compiles one audience's tree into a top-level boolean closure,
+// or returns nil when some node is not supported.
+func (fc *fastCompiler) audience(n ast.Node) boolFn {
+	c, ok := fc.node(n)
+	if !ok {
+		return nil
+	}
+	switch c.kind {
+	case kBool:
+		return c.b
+	case kAny:
+		// expr.AsBool casts the result: nil is false, other types fail.
+		a := c.a
+		return func(fr *frame) (bool, bool) {
+			v, ok := a(fr)
+			if !ok {
+				return false, false
+			}
+			switch v := v.(type) {
+			case nil:
+				return false, true
+			case bool:
+				return v, true
+			}
+			return false, false
+		}
+	case kVal:
+		f := c.v
+		return func(fr *frame) (bool, bool) {
+			v, ok := f(fr)
+			switch {
+			case !ok:
+				return false, false
+			case v.k == kNil:
+				return false, true
+			case v.k == kBool:
+				return v.b, true
+			}
+			return false, false
+		}
+	case kNil:
+		return func(*frame) (bool, bool) { return false, true }
+	}
+	return nil
+}
+
+func (fc *fastCompiler) node(n ast.Node) (cnode, bool) {
+	switch n := n.(type) {
+	case *ast.NilNode:
+		return cnode{kind: kNil, isConst: true, a: func(*frame) (any, bool) { return nil, true }}, true
+	case *ast.BoolNode:
+		return constBool(n.Value), true
+	case *ast.IntegerNode:
+		return constInt(int64(n.Value)), true
+	case *ast.FloatNode:
+		return constFloat(n.Value), true
+	case *ast.StringNode:
+		return constStr(n.Value), true
+	case *ast.ArrayNode:
+		return fc.array(n)
+	case *ast.IdentifierNode:
+		return field(envType, 0, n.Value)
+	case *ast.MemberNode:
+		return fc.member(n)
+	case *ast.CallNode:
+		return fc.call(n)
+	case *ast.BuiltinNode:
+		return fc.builtin(n)
+	case *ast.UnaryNode:
+		return fc.unary(n)
+	case *ast.ConditionalNode:
+		return fc.conditional(n)
+	case *ast.BinaryNode:
+		c, ok := fc.binary(n)
+		if !ok || c.kind != kBool {
+			return c, ok
+		}
+		if s := fc.slot(memoKey(n)); s >= 0 {
+			c.b = memoBool(s, c.b)
+		}
+		return c, true
+	}
+	return cnode{}, false
+}
+
+func constBool(v bool) cnode {
+	return cnode{kind: kBool, isConst: true, cval: v, b: func(*frame) (bool, bool) { return v, true }}
+}
+
+func constInt(v int64) cnode {
+	return cnode{kind: kInt, isConst: true, cval: v, i: func(*frame) (int64, bool) { return v, true }}
+}
+
+func constFloat(v float64) cnode {
+	return cnode{kind: kFloat, isConst: true, cval: v, f: func(*frame) (float64, bool) { return v, true }}
+}
+
+func constStr(v string) cnode {
+	return cnode{kind: kStr, isConst: true, cval: v, s: func(*frame) (string, bool) { return v, true }}
+}
+
+func (fc *fastCompiler) array(n *ast.ArrayNode) (cnode, bool) {
+	c := cnode{kind: kArray, allStr: true, allInt: true}
+	for _, e := range n.Nodes {
+		_, isStr := e.(*ast.StringNode)
+		_, isInt := e.(*ast.IntegerNode)
+		c.allStr = c.allStr && isStr
+		c.allInt = c.allInt && isInt
+		ec, ok := fc.node(e)
+		if !ok || !ec.isConst {
+			return cnode{}, false
+		}
+		c.elems = append(c.elems, ec.cval)
+	}
+	return c, true
+}
+
+// field resolves the field tagged name in struct type t at offset base.
+func field(t reflect.Type, base uintptr, name string) (cnode, bool) {
+	if t.Kind() != reflect.Struct {
+		return cnode{}, false
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() || f.Anonymous {
+			continue
+		}
+		tag := f.Tag.Get("expr")
+		if tag == "" {
+			tag = f.Name
+		}
+		if tag != name {
+			continue
+		}
+		return fieldNode(f.Type, base+f.Offset)
+	}
+	return cnode{}, false
+}
+
+// fieldNode builds the reader of a field of type t at offset off in Env.
+func fieldNode(t reflect.Type, off uintptr) (cnode, bool) {
+	switch t.Kind() {
+	case reflect.String:
+		return cnode{kind: kStr, s: func(fr *frame) (string, bool) {
+			return *(*string)(unsafe.Add(unsafe.Pointer(fr.env), off)), true
+		}}, true
+	case reflect.Bool:
+		return cnode{kind: kBool, b: func(fr *frame) (bool, bool) {
+			return *(*bool)(unsafe.Add(unsafe.Pointer(fr.env), off)), true
+		}}, true
+	case reflect.Int64:
+		return cnode{kind: kInt, i: func(fr *frame) (int64, bool) {
+			return *(*int64)(unsafe.Add(unsafe.Pointer(fr.env), off)), true
+		}}, true
+	case reflect.Int:
+		return cnode{kind: kInt, i: func(fr *frame) (int64, bool) {
+			return int64(*(*int)(unsafe.Add(unsafe.Pointer(fr.env), off))), true
+		}}, true
+	case reflect.Float64:
+		return cnode{kind: kFloat, f: func(fr *frame) (float64, bool) {
+			return *(*float64)(unsafe.Add(unsafe.Pointer(fr.env), off)), true
+		}}, true
+	case reflect.Struct:
+		return cnode{kind: kStruct, off: off, typ: t}, true
+	case reflect.Map:
+		if t.Key().Kind() != reflect.String {
+			break
+		}
+		switch {
+		case t.Elem().Kind() == reflect.Interface && t.Elem().NumMethod() == 0:
+			return cnode{kind: kMapAny, off: off, typ: t}, true
+		case t.Elem().Kind() == reflect.String:
+			return cnode{kind: kMapStr, off: off, typ: t}, true
+		}
+	}
+	return cnode{}, false
+}
+
+func mapAnyAt(fr *frame, off uintptr) map[string]any {
+	return *(*map[string]any)(unsafe.Add(unsafe.Pointer(fr.env), off))
+}
+
+func mapStrAt(fr *frame, off uintptr) map[string]string {
+	return *(*map[string]string)(unsafe.Add(unsafe.Pointer(fr.env), off))
+}
+
+func (fc *fastCompiler) member(n *ast.MemberNode) (cnode, bool) {
+	if n.Optional || n.Method {
+		return cnode{}, false
+	}
+	base, ok := fc.node(n.Node)
+	if !ok {
+		return cnode{}, false
+	}
+	prop, ok := fc.node(n.Property)
+	if !ok {
+		return cnode{}, false
+	}
+	switch base.kind {
+	case kStruct:
+		name, ok := prop.cval.(string)
+		if !prop.isConst || !ok {
+			return cnode{}, false
+		}
+		return field(base.typ, base.off, name)
+	case kMapStr:
+		off := base.off
+		if prop.isConst && prop.kind == kStr {
+			key := prop.cval.(string)
+			return cnode{kind: kStr, s: func(fr *frame) (string, bool) { return mapStrAt(fr, off)[key], true }}, true
+		}
+		if prop.kind != kStr {
+			return cnode{}, false
+		}
+		ps := prop.s
+		return cnode{kind: kStr, s: func(fr *frame) (string, bool) {
+			k, ok := ps(fr)
+			return mapStrAt(fr, off)[k], ok
+		}}, true
+	case kMapAny:
+		off := base.off
+		if prop.kind != kStr {
+			return cnode{}, false
+		}
+		ps := prop.s
+		return cnode{kind: kAny, a: func(fr *frame) (any, bool) {
+			k, ok := ps(fr)
+			return mapAnyAt(fr, off)[k], ok
+		}}, true
+	case kAny:
+		// A nested map read, like traits.org.tier: only map[string]any
+		// with a string key; anything else (nil included) is the VM's.
+		if prop.kind != kStr {
+			return cnode{}, false
+		}
+		ba, ps := base.a, prop.s
+		return cnode{kind: kAny, a: func(fr *frame) (any, bool) {
+			v, ok := ba(fr)
+			if !ok {
+				return nil, false
+			}
+			m, isMap := v.(map[string]any)
+			if !isMap {
+				return nil, false
+			}
+			k, ok := ps(fr)
+			return m[k], ok
+		}}, true
+	}
+	return cnode{}, false
+}
+
+func (fc *fastCompiler) call(n *ast.CallNode) (cnode, bool) {
+	id, ok := n.Callee.(*ast.IdentifierNode)
+	if !ok {
+		return cnode{}, false
+	}
+	args := n.Arguments
+	slot := fc.slot(memoKey(n))
+	switch id.Value {
+	case "_audience":
+		if len(args) != 1 {
+			return cnode{}, false
+		}
+		i, ok := args[0].(*ast.IntegerNode)
+		if !ok {
+			return cnode{}, false
+		}
+		k := i.Value
+		return cnode{kind: kBool, b: func(fr *frame) (bool, bool) { return fr.matched[k], true }}, true
+	case "_trait":
+		if len(args) != 1 {
+			return cnode{}, false
+		}
+		s, ok := args[0].(*ast.StringNode)
+		if !ok {
+			return cnode{}, false
+		}
+		key := s.Value
+		var f anyFn = func(fr *frame) (any, bool) { return fr.env.Traits[key], true }
+		if slot >= 0 {
+			f = memoAny(slot, f)
+		}
+		return cnode{kind: kAny, a: f}, true
+	case "_events", "_views":
+		if len(args) != 2 {
+			return cnode{}, false
+		}
+		w, ok := args[1].(*ast.IntegerNode)
+		if !ok {
+			return cnode{}, false
+		}
+		window := int64(w.Value)
+		views := id.Value == "_views"
+		name, ok := fc.node(args[0])
+		if !ok {
+			return cnode{}, false
+		}
+		var f intFn
+		switch {
+		case name.kind == kStr && name.isConst:
+			key := name.cval.(string)
+			if views {
+				glob := isGlob(key)
+				f = func(fr *frame) (int64, bool) {
+					return int64(int(countViewsAt(fr.env, fr.nowMilli(), key, glob, window))), true
+				}
+			} else {
+				f = func(fr *frame) (int64, bool) {
+					return int64(int(countEventsAt(fr.env, fr.nowMilli(), key, window))), true
+				}
+			}
+		case name.kind == kStr || name.kind == kAny:
+			kf, ok := strOperand(name)
+			if !ok {
+				return cnode{}, false
+			}
+			f = func(fr *frame) (int64, bool) {
+				k, isNil, ok := kf(fr)
+				if !ok || isNil { // the VM fails on a non-string name
+					return 0, false
+				}
+				if views {
+					return int64(int(countViewsAt(fr.env, fr.nowMilli(), k, isGlob(k), window))), true
+				}
+				return int64(int(countEventsAt(fr.env, fr.nowMilli(), k, window))), true
+			}
+		default:
+			return cnode{}, false
+		}
+		if slot >= 0 {
+			f = memoInt(slot, f)
+		}
+		return cnode{kind: kInt, i: f}, true
+	}
+	return cnode{}, false
+}
+
+func memoBool(slot int, f boolFn) boolFn {
+	return func(fr *frame) (bool, bool) {
+		m := &fr.memo[slot]
+		if m.gen == fr.gen {
+			return m.b, true
+		}
+		v, ok := f(fr)
+		if ok {
+			m.gen, m.b = fr.gen, v
+		}
+		return v, ok
+	}
+}
+
+func memoInt(slot int, f intFn) intFn {
+	return func(fr *frame) (int64, bool) {
+		m := &fr.memo[slot]
+		if m.gen == fr.gen {
+			return m.n, true
+		}
+		v, ok := f(fr)
+		if ok {
+			m.gen, m.n = fr.gen, v
+		}
+		return v, ok
+	}
+}
+
+func memoAny(slot int, f anyFn) anyFn {
+	return func(fr *frame) (any, bool) {
+		m := &fr.memo[slot]
+		if m.gen == fr.gen {
+			return m.a, true
+		}
+		v, ok := f(fr)
+		if ok {
+			m.gen, m.a = fr.gen, v
+		}
+		return v, ok
+	}
+}
+
+func (fc *fastCompiler) builtin(n *ast.BuiltinNode) (cnode, bool) {
+	if n.Name != "len" || len(n.Arguments) != 1 {
+		return cnode{}, false
+	}
+	x, ok := fc.node(n.Arguments[0])
+	if !ok {
+		return cnode{}, false
+	}
+	var f intFn
+	switch x.kind {
+	case kStr:
+		s := x.s
+		f = func(fr *frame) (int64, bool) {
+			v, ok := s(fr)
+			return int64(utf8.RuneCountInString(v)), ok
+		}
+	case kMapAny:
+		off := x.off
+		f = func(fr *frame) (int64, bool) { return int64(len(mapAnyAt(fr, off))), true }
+	case kMapStr:
+		off := x.off
+		f = func(fr *frame) (int64, bool) { return int64(len(mapStrAt(fr, off))), true }
+	case kAny:
+		a := x.a
+		f = func(fr *frame) (int64, bool) {
+			v, ok := a(fr)
+			if !ok {
+				return 0, false
+			}
+			switch v := v.(type) {
+			case string:
+				return int64(utf8.RuneCountInString(v)), true
+			case []any:
+				return int64(len(v)), true
+			case map[string]any:
+				return int64(len(v)), true
+			}
+			return 0, false
+		}
+	case kArray:
+		return constInt(int64(len(x.elems))), true
+	default:
+		return cnode{}, false
+	}
+	return cnode{kind: kInt, i: f}, true
+}
+
+func (fc *fastCompiler) unary(n *ast.UnaryNode) (cnode, bool) {
+	x, ok := fc.node(n.Node)
+	if !ok {
+		return cnode{}, false
+	}
+	switch n.Operator {
+	case "!", "not":
+		b, ok := asBool(x)
+		if !ok {
+			return cnode{}, false
+		}
+		return cnode{kind: kBool, b: func(fr *frame) (bool, bool) {
+			v, ok := b(fr)
+			return !v, ok
+		}}, true
+	case "-":
+		switch x.kind {
+		case kInt:
+			if x.isConst {
+				return constInt(-x.cval.(int64)), true
+			}
+			i := x.i
+			return cnode{kind: kInt, i: func(fr *frame) (int64, bool) {
+				v, ok := i(fr)
+				return -v, ok
+			}}, true
+		case kFloat:
+			if x.isConst {
+				return constFloat(-x.cval.(float64)), true
+			}
+			f := x.f
+			return cnode{kind: kFloat, f: func(fr *frame) (float64, bool) {
+				v, ok := f(fr)
+				return -v, ok
+			}}, true
+		}
+	case "+":
+		if x.kind == kInt || x.kind == kFloat {
+			return x, true
+		}
+	}
+	return cnode{}, false
+}
+
+// asBool returns a reader that yields x as a bool, bailing on anything
+// else (expr fails on a non-bool operand of !, && and ||).
+func asBool(x cnode) (boolFn, bool) {
+	switch x.kind {
+	case kBool:
+		return x.b, true
+	case kAny:
+		a := x.a
+		return func(fr *frame) (bool, bool) {
+			v, ok := a(fr)
+			b, isBool := v.(bool)
+			return b, ok && isBool
+		}, true
+	case kVal:
+		f := x.v
+		return func(fr *frame) (bool, bool) {
+			v, ok := f(fr)
+			return v.b, ok && v.k == kBool
+		}, true
+	}
+	return nil, false
+}
+
+func (fc *fastCompiler) binary(n *ast.BinaryNode) (cnode, bool) {
+	l, ok := fc.node(n.Left)
+	if !ok {
+		return cnode{}, false
+	}
+	r, ok := fc.node(n.Right)
+	if !ok {
+		return cnode{}, false
+	}
+	var f boolFn
+	switch n.Operator {
+	case "&&", "and", "||", "or":
+		lb, ok1 := asBool(l)
+		rb, ok2 := asBool(r)
+		if !ok1 || !ok2 {
+			return cnode{}, false
+		}
+		if n.Operator == "&&" || n.Operator == "and" {
+			f = func(fr *frame) (bool, bool) {
+				v, ok := lb(fr)
+				if !ok || !v {
+					return false, ok
+				}
+				return rb(fr)
+			}
+		} else {
+			f = func(fr *frame) (bool, bool) {
+				v, ok := lb(fr)
+				if !ok || v {
+					return v, ok
+				}
+				return rb(fr)
+			}
+		}
+	case "==", "!=":
+		f, ok = equality(l, r)
+		if ok && n.Operator == "!=" {
+			eq := f
+			f = func(fr *frame) (bool, bool) {
+				v, ok := eq(fr)
+				return !v, ok
+			}
+		}
+	case "<", "<=", ">", ">=":
+		f, ok = compare(n.Operator, l, r)
+	case "startsWith", "endsWith", "contains":
+		f, ok = stringOp(n.Operator, l, r)
+	case "matches":
+		f, ok = matches(l, r)
+	case "in":
+		f, ok = in(n, l, r)
+	case "+", "-", "*", "/", "%":
+		return arith(n.Operator, l, r)
+	default:
+		return cnode{}, false
+	}
+	if !ok {
+		return cnode{}, false
+	}
+	return cnode{kind: kBool, b: f}, true
+}
+
+// val is a dynamic value of one of the kinds the fast path models.
+type val struct {
+	k kind // kNil, kBool, kInt, kFloat, kStr; 0 = unmodelled
+	b bool
+	i int64
+	f float64
+	s string
+}
+
+// toVal reads any kind of node as a val.
+func toVal(c cnode) (func(*frame) (val, bool), bool) {
+	switch c.kind {
+	case kNil:
+		return func(*frame) (val, bool) { return val{k: kNil}, true }, true
+	case kBool:
+		b := c.b
+		return func(fr *frame) (val, bool) {
+			v, ok := b(fr)
+			return val{k: kBool, b: v}, ok
+		}, true
+	case kInt:
+		i := c.i
+		return func(fr *frame) (val, bool) {
+			v, ok := i(fr)
+			return val{k: kInt, i: v}, ok
+		}, true
+	case kFloat:
+		f := c.f
+		return func(fr *frame) (val, bool) {
+			v, ok := f(fr)
+			return val{k: kFloat, f: v}, ok
+		}, true
+	case kStr:
+		s := c.s
+		return func(fr *frame) (val, bool) {
+			v, ok := s(fr)
+			return val{k: kStr, s: v}, ok
+		}, true
+	case kAny:
+		a := c.a
+		return func(fr *frame) (val, bool) {
+			v, ok := a(fr)
+			if !ok {
+				return val{}, false
+			}
+			x := anyVal(v)
+			return x, x.k != 0
+		}, true
+	case kVal:
+		return c.v, true
+	}
+	return nil, false
+}
+
+// anyVal models a dynamic value; k == 0 when its type is not modelled.
+func anyVal(v any) val {
+	switch v := v.(type) {
+	case nil:
+		return val{k: kNil}
+	case bool:
+		return val{k: kBool, b: v}
+	case string:
+		return val{k: kStr, s: v}
+	case float64:
+		return val{k: kFloat, f: v}
+	case int:
+		return val{k: kInt, i: int64(v)}
+	case int64:
+		return val{k: kInt, i: v}
+	}
+	return val{}
+}
+
+func constVal(v any) val { return anyVal(v) }
+
+// valEqual is runtime.Equal restricted to modelled kinds: numbers compare
+// across int and float, nil equals nil, different kinds are unequal.
+func valEqual(a, b val) bool {
+	switch {
+	case a.k == kInt && b.k == kInt:
+		return a.i == b.i
+	case isNum(a) && isNum(b):
+		return numF(a) == numF(b)
+	case a.k != b.k:
+		return false
+	}
+	switch a.k {
+	case kNil:
+		return true
+	case kBool:
+		return a.b == b.b
+	case kStr:
+		return a.s == b.s
+	}
+	return false
+}
+
+func isNum(v val) bool { return v.k == kInt || v.k == kFloat }
+
+func numF(v val) float64 {
+	if v.k == kInt {
+		return float64(v.i)
+	}
+	return v.f
+}
+
+// valLess orders two vals as runtime.Less does; ok is false where expr
+// fails (mismatched or unordered kinds).
+func valCompare(op string, a, b val) (bool, bool) {
+	var c int
+	switch {
+	case a.k == kInt && b.k == kInt:
+		c = cmp3(a.i, b.i)
+	case isNum(a) && isNum(b):
+		x, y := numF(a), numF(b)
+		switch op {
+		case "<":
+			return x < y, true
+		case "<=":
+			return x <= y, true
+		case ">":
+			return x > y, true
+		case ">=":
+			return x >= y, true
+		}
+	case a.k == kStr && b.k == kStr:
+		c = strings.Compare(a.s, b.s)
+	default:
+		return false, false
+	}
+	switch op {
+	case "<":
+		return c < 0, true
+	case "<=":
+		return c <= 0, true
+	case ">":
+		return c > 0, true
+	case ">=":
+		return c >= 0, true
+	}
+	return false, false
+}
+
+func cmp3(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// equality compiles l == r, specializing the common shapes.
+func equality(l, r cnode) (boolFn, bool) {
+	if l.isConst && !r.isConst {
+		l, r = r, l
+	}
+	if r.isConst {
+		switch {
+		case l.kind == kStr && r.kind == kStr:
+			s, k := l.s, r.cval.(string)
+			return func(fr *frame) (bool, bool) {
+				v, ok := s(fr)
+				return v == k, ok
+			}, true
+		case l.kind == kAny && r.kind == kStr:
+			a, k := l.a, r.cval.(string)
+			return func(fr *frame) (bool, bool) {
+				v, ok := a(fr)
+				s, isStr := v.(string)
+				return isStr && s == k, ok
+			}, true
+		case l.kind == kInt && r.kind == kInt:
+			i, k := l.i, r.cval.(int64)
+			return func(fr *frame) (bool, bool) {
+				v, ok := i(fr)
+				return v == k, ok
+			}, true
+		case l.kind == kBool && r.kind == kBool:
+			b, k := l.b, r.cval.(bool)
+			return func(fr *frame) (bool, bool) {
+				v, ok := b(fr)
+				return v == k, ok
+			}, true
+		}
+	}
+	lv, ok1 := toVal(l)
+	rv, ok2 := toVal(r)
+	if !ok1 || !ok2 {
+		return nil, false
+	}
+	return func(fr *frame) (bool, bool) {
+		a, ok := lv(fr)
+		if !ok {
+			return false, false
+		}
+		b, ok := rv(fr)
+		if !ok {
+			return false, false
+		}
+		return valEqual(a, b), true
+	}, true
+}
+
+func compare(op string, l, r cnode) (boolFn, bool) {
+	if l.kind == kInt && r.kind == kInt {
+		li, ri := l.i, r.i
+		if r.isConst {
+			k := r.cval.(int64)
+			switch op {
+			case "<":
+				return func(fr *frame) (bool, bool) { v, ok := li(fr); return v < k, ok }, true
+			case "<=":
+				return func(fr *frame) (bool, bool) { v, ok := li(fr); return v <= k, ok }, true
+			case ">":
+				return func(fr *frame) (bool, bool) { v, ok := li(fr); return v > k, ok }, true
+			case ">=":
+				return func(fr *frame) (bool, bool) { v, ok := li(fr); return v >= k, ok }, true
+			}
+		}
+		return func(fr *frame) (bool, bool) {
+			a, ok := li(fr)
+			if !ok {
+				return false, false
+			}
+			b, ok := ri(fr)
+			if !ok {
+				return false, false
+			}
+			return valCompare(op, val{k: kInt, i: a}, val{k: kInt, i: b})
+		}, true
+	}
+	if l.kind == kAny && r.isConst && (r.kind == kFloat || r.kind == kInt) {
+		a, k := l.a, constVal(r.cval)
+		return func(fr *frame) (bool, bool) {
+			v, ok := a(fr)
+			if !ok {
+				return false, false
+			}
+			switch x := v.(type) {
+			case float64:
+				return valCompare(op, val{k: kFloat, f: x}, k)
+			case int:
+				return valCompare(op, val{k: kInt, i: int64(x)}, k)
+			case int64:
+				return valCompare(op, val{k: kInt, i: x}, k)
+			}
+			return false, false
+		}, true
+	}
+	lv, ok1 := toVal(l)
+	rv, ok2 := toVal(r)
+	if !ok1 || !ok2 {
+		return nil, false
+	}
+	return func(fr *frame) (bool, bool) {
+		a, ok := lv(fr)
+		if !ok {
+			return false, false
+		}
+		b, ok := rv(fr)
+		if !ok {
+			return false, false
+		}
+		return valCompare(op, a, b)
+	}, true
+}
+
+// strOperand reads a string operand; isNil reports a nil value (which
+// makes startsWith and friends false in expr); ok is false for other
+// types.
+func strOperand(c cnode) (func(*frame) (s string, isNil, ok bool), bool) {
+	switch c.kind {
+	case kStr:
+		s := c.s
+		return func(fr *frame) (string, bool, bool) {
+			v, ok := s(fr)
+			return v, false, ok
+		}, true
+	case kNil:
+		return func(*frame) (string, bool, bool) { return "", true, true }, true
+	case kAny:
+		a := c.a
+		return func(fr *frame) (string, bool, bool) {
+			v, ok := a(fr)
+			if !ok {
+				return "", false, false
+			}
+			switch v := v.(type) {
+			case nil:
+				return "", true, true
+			case string:
+				return v, false, true
+			}
+			return "", false, false
+		}, true
+	case kVal:
+		f := c.v
+		return func(fr *frame) (string, bool, bool) {
+			v, ok := f(fr)
+			return v.s, v.k == kNil, ok && (v.k == kStr || v.k == kNil)
+		}, true
+	}
+	return nil, false
+}
+
+func stringOp(op string, l, r cnode) (boolFn, bool) {
+	var fn func(string, string) bool
+	switch op {
+	case "startsWith":
+		fn = strings.HasPrefix
+	case "endsWith":
+		fn = strings.HasSuffix
+	default:
+		fn = strings.Contains
+	}
+	if l.kind == kStr && r.kind == kStr && r.isConst {
+		s, k := l.s, r.cval.(string)
+		return func(fr *frame) (bool, bool) {
+			v, ok := s(fr)
+			return fn(v, k), ok
+		}, true
+	}
+	ls, ok1 := strOperand(l)
+	rs, ok2 := strOperand(r)
+	if !ok1 || !ok2 {
+		return nil, false
+	}
+	return func(fr *frame) (bool, bool) {
+		a, aNil, ok := ls(fr)
+		if !ok {
+			return false, false
+		}
+		b, bNil, ok := rs(fr)
+		if !ok {
+			return false, false
+		}
+		if aNil || bNil {
+			return false, true
+		}
+		return fn(a, b), true
+	}, true
+}
+
+func matches(l, r cnode) (boolFn, bool) {
+	if !r.isConst || r.kind != kStr {
+		return nil, false // a pattern built at run time is the VM's
+	}
+	re, err := regexp.Compile(r.cval.(string))
+	if err != nil {
+		return nil, false
+	}
+	ls, ok := strOperand(l)
+	if !ok {
+		return nil, false
+	}
+	return func(fr *frame) (bool, bool) {
+		s, isNil, ok := ls(fr)
+		if !ok || isNil {
+			return false, ok
+		}
+		return re.MatchString(s), true
+	}, true
+}
+
+// smallSet is the number of strings up to which a linear scan beats a map.
+const smallSet = 8
+
+// in compiles `l in r`. A literal array of strings (or, with an int
+// needle, of integers) is what expr's optimizer turns into a map lookup,
+// so those follow map semantics; other literal arrays compare each
+// element with runtime.Equal semantics.
+func in(n *ast.BinaryNode, l, r cnode) (boolFn, bool) {
+	switch r.kind {
+	case kArray:
+		if len(r.elems) > 0 && r.allStr && !(isIntType(n.Left) && r.allInt) {
+			return inStrings(l, r.elems)
+		}
+		lv, ok := toVal(l)
+		if !ok {
+			return nil, false
+		}
+		elems := make([]val, len(r.elems))
+		for i, e := range r.elems {
+			elems[i] = constVal(e)
+		}
+		return func(fr *frame) (bool, bool) {
+			v, ok := lv(fr)
+			if !ok {
+				return false, false
+			}
+			for _, e := range elems {
+				if valEqual(e, v) {
+					return true, true
+				}
+			}
+			return false, true
+		}, true
+	case kMapAny:
+		off := r.off
+		ls, ok := strOperand(l)
+		if !ok {
+			return nil, false
+		}
+		return func(fr *frame) (bool, bool) {
+			k, _, ok := ls(fr) // nil looks up the zero key ""
+			if !ok {
+				return false, false
+			}
+			_, has := mapAnyAt(fr, off)[k]
+			return has, true
+		}, true
+	case kMapStr:
+		off := r.off
+		ls, ok := strOperand(l)
+		if !ok {
+			return nil, false
+		}
+		return func(fr *frame) (bool, bool) {
+			k, _, ok := ls(fr)
+			if !ok {
+				return false, false
+			}
+			_, has := mapStrAt(fr, off)[k]
+			return has, true
+		}, true
+	case kAny:
+		lv, ok := toVal(l)
+		if !ok {
+			return nil, false
+		}
+		ra := r.a
+		return func(fr *frame) (bool, bool) {
+			v, ok := lv(fr) // the needle first, as the VM does
+			if !ok {
+				return false, false
+			}
+			arr, ok := ra(fr)
+			if !ok {
+				return false, false
+			}
+			switch arr := arr.(type) {
+			case nil:
+				return false, true
+			case []any:
+				for _, e := range arr {
+					ev := anyVal(e)
+					if ev.k == 0 {
+						return false, false
+					}
+					if valEqual(ev, v) {
+						return true, true
+					}
+				}
+				return false, true
+			}
+			return false, false
+		}, true
+	}
+	return nil, false
+}
+
+func isIntType(n ast.Node) bool {
+	t := n.Type()
+	return t != nil && t.Kind() == reflect.Int
+}
+
+// inStrings is membership in a set of string literals, the way expr's
+// optimized map[string]struct{} lookup behaves: a nil needle looks up "",
+// a needle of another type is an error (bail).
+func inStrings(l cnode, elems []any) (boolFn, bool) {
+	strs := make([]string, len(elems))
+	for i, e := range elems {
+		strs[i] = e.(string)
+	}
+	contains := func(s string) bool {
+		for _, x := range strs {
+			if x == s {
+				return true
+			}
+		}
+		return false
+	}
+	if len(strs) > smallSet {
+		set := make(map[string]struct{}, len(strs))
+		for _, s := range strs {
+			set[s] = struct{}{}
+		}
+		contains = func(s string) bool { _, ok := set[s]; return ok }
+	}
+	if l.kind == kStr {
+		s := l.s
+		return func(fr *frame) (bool, bool) {
+			v, ok := s(fr)
+			return contains(v), ok
+		}, true
+	}
+	ls, ok := strOperand(l)
+	if !ok {
+		return nil, false
+	}
+	return func(fr *frame) (bool, bool) {
+		v, _, ok := ls(fr)
+		if !ok {
+			return false, false
+		}
+		return contains(v), true
+	}, true
+}
+
+// conditional compiles c ? a : b. The condition must be a bool (expr
+// fails otherwise); the branches keep their kind when they share one.
+func (fc *fastCompiler) conditional(n *ast.ConditionalNode) (cnode, bool) {
+	c, ok := fc.node(n.Cond)
+	if !ok {
+		return cnode{}, false
+	}
+	cond, ok := asBool(c)
+	if !ok {
+		return cnode{}, false
+	}
+	a, ok := fc.node(n.Exp1)
+	if !ok {
+		return cnode{}, false
+	}
+	b, ok := fc.node(n.Exp2)
+	if !ok {
+		return cnode{}, false
+	}
+	if a.kind == b.kind {
+		switch a.kind {
+		case kBool:
+			x, y := a.b, b.b
+			return cnode{kind: kBool, b: func(fr *frame) (bool, bool) {
+				v, ok := cond(fr)
+				switch {
+				case !ok:
+					return false, false
+				case v:
+					return x(fr)
+				}
+				return y(fr)
+			}}, true
+		case kStr:
+			x, y := a.s, b.s
+			return cnode{kind: kStr, s: func(fr *frame) (string, bool) {
+				v, ok := cond(fr)
+				switch {
+				case !ok:
+					return "", false
+				case v:
+					return x(fr)
+				}
+				return y(fr)
+			}}, true
+		}
+	}
+	x, ok1 := toVal(a)
+	y, ok2 := toVal(b)
+	if !ok1 || !ok2 {
+		return cnode{}, false
+	}
+	return cnode{kind: kVal, v: func(fr *frame) (val, bool) {
+		v, ok := cond(fr)
+		switch {
+		case !ok:
+			return val{}, false
+		case v:
+			return x(fr)
+		}
+		return y(fr)
+	}}, true
+}
+
+// arith compiles + - * / % on numbers with runtime.Add (and friends)
+// semantics: int op int stays int (wrapping), a float makes it float, /
+// is always float, % takes ints only and fails on a zero divisor. Strings
+// and other types are left to the VM.
+func arith(op string, l, r cnode) (cnode, bool) {
+	num := func(c cnode) bool { return c.kind == kInt || c.kind == kFloat || c.kind == kAny || c.kind == kVal }
+	if !num(l) || !num(r) {
+		return cnode{}, false
+	}
+	if l.kind == kInt && r.kind == kInt && op != "/" {
+		li, ri := l.i, r.i
+		return cnode{kind: kInt, i: func(fr *frame) (int64, bool) {
+			a, ok := li(fr)
+			if !ok {
+				return 0, false
+			}
+			b, ok := ri(fr)
+			if !ok {
+				return 0, false
+			}
+			v := arithVal(op, val{k: kInt, i: a}, val{k: kInt, i: b})
+			return v.i, v.k == kInt
+		}}, true
+	}
+	lv, _ := toVal(l)
+	rv, _ := toVal(r)
+	f := func(fr *frame) (val, bool) {
+		a, ok := lv(fr)
+		if !ok {
+			return val{}, false
+		}
+		b, ok := rv(fr)
+		if !ok {
+			return val{}, false
+		}
+		v := arithVal(op, a, b)
+		return v, v.k != 0
+	}
+	if (l.kind == kInt || l.kind == kFloat) && (r.kind == kInt || r.kind == kFloat) {
+		return cnode{kind: kFloat, f: func(fr *frame) (float64, bool) {
+			v, ok := f(fr)
+			return v.f, ok
+		}}, true
+	}
+	return cnode{kind: kVal, v: f}, true
+}
+
+// arithVal applies op to two numbers; k == 0 in the result where expr
+// fails.
+func arithVal(op string, a, b val) val {
+	if !isNum(a) || !isNum(b) {
+		return val{}
+	}
+	if a.k == kInt && b.k == kInt {
+		switch op {
+		case "+":
+			return val{k: kInt, i: a.i + b.i}
+		case "-":
+			return val{k: kInt, i: a.i - b.i}
+		case "*":
+			return val{k: kInt, i: a.i * b.i}
+		case "%":
+			if b.i == 0 {
+				return val{}
+			}
+			return val{k: kInt, i: a.i % b.i}
+		}
+	}
+	x, y := numF(a), numF(b)
+	switch op {
+	case "+":
+		return val{k: kFloat, f: x + y}
+	case "-":
+		return val{k: kFloat, f: x - y}
+	case "*":
+		return val{k: kFloat, f: x * y}
+	case "/":
+		return val{k: kFloat, f: x / y}
+	}
+	return val{} // % on floats
+}

@@ -1,0 +1,134 @@
+package storage_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tailorhq/tailor/storage"
+)
+
+// benchValue is a profile-sized value (~1 KB).
+var benchValue = func() []byte {
+	v := make([]byte, 1024)
+	for i := range v {
+		v[i] = byte('a' + i%26)
+	}
+	return v
+}()
+
+// BenchmarkApply measures concurrent single-op Apply calls of ~1 KB values
+// from 32 goroutines per core, as Identify calls would make them, with and
+// without group commit and fsync. ops/s is the number of acknowledged
+// Apply calls per second.
+//
+// vt is the ValueThreshold: 256 (the default) puts the values in the value
+// log, 1m keeps them inline in the LSM tree.
+func BenchmarkApply(b *testing.B) {
+	for _, vt := range valueThresholds {
+		for _, sync := range []bool{true, false} {
+			for _, group := range []bool{true, false} {
+				b.Run(fmt.Sprintf("vt=%s/sync=%v/group=%v", vt.name, sync, group), func(b *testing.B) {
+					benchApply(b, storage.BadgerOptions{
+						Dir:                b.TempDir(),
+						SyncWrites:         sync,
+						DisableGroupCommit: !group,
+						ValueThreshold:     vt.size,
+						GCInterval:         -1,
+					})
+				})
+			}
+		}
+	}
+}
+
+var valueThresholds = []struct {
+	name string
+	size int64
+}{{"256", 256}, {"1m", 1 << 20}}
+
+func benchApply(b *testing.B, opts storage.BadgerOptions) {
+	s := openBadger(b, opts)
+	var next atomic.Uint64
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		key := make([]byte, 0, 32)
+		ops := make([]storage.Op, 1)
+		for pb.Next() {
+			key = fmt.Appendf(key[:0], "profile/%08d", next.Add(1)%100_000)
+			ops[0] = storage.Op{Key: key, Value: benchValue}
+			if err := s.Apply(ctx, ops); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// BenchmarkGet measures Get of ~1 KB values into a reused buffer, among
+// 100,000 keys.
+func BenchmarkGet(b *testing.B) {
+	for _, vt := range valueThresholds {
+		b.Run("vt="+vt.name, func(b *testing.B) {
+			benchGet(b, storage.BadgerOptions{Dir: b.TempDir(), ValueThreshold: vt.size, GCInterval: -1})
+		})
+	}
+	b.Run("inmemory", func(b *testing.B) {
+		benchGet(b, storage.BadgerOptions{InMemory: true})
+	})
+}
+
+func benchGet(b *testing.B, opts storage.BadgerOptions) {
+	const n = 100_000
+	var s *storage.Badger
+	if opts.InMemory {
+		s = openBadger(b, opts)
+		fill(b, s, n)
+	} else {
+		// Reopen after filling: the memtable is flushed, as it would be
+		// for a store opened with profiles from an earlier run.
+		w, err := storage.OpenBadger(opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fill(b, w, n)
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+		s = openBadger(b, opts)
+	}
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, 2))
+	key := make([]byte, 0, 32)
+	var dst []byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		key = fmt.Appendf(key[:0], "profile/%08d", r.IntN(n))
+		var err error
+		if dst, err = s.Get(ctx, key, dst); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// fill writes n ~1 KB values at profile/00000000... in batches of 100.
+func fill(tb testing.TB, s storage.Store, n int) {
+	tb.Helper()
+	ops := make([]storage.Op, 0, 100)
+	for i := range n {
+		ops = append(ops, storage.Op{Key: fmt.Appendf(nil, "profile/%08d", i), Value: benchValue})
+		if len(ops) == cap(ops) || i == n-1 {
+			if err := s.Apply(context.Background(), ops); err != nil {
+				tb.Fatal(err)
+			}
+			ops = ops[:0]
+		}
+	}
+}

@@ -1,0 +1,8 @@
+//go:build !unix
+
+package storage
+
+import "io/fs"
+
+// diskUsage is the apparent size of f.
+func diskUsage(f fs.FileInfo) int64 { return f.Size() }
