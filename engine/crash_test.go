@@ -150,17 +150,58 @@ func runCrashes(t *testing.T, syncWrites bool, kills int) {
 }
 
 // crashChild starts the child on dir, lets it run for d after it is ready,
-// kills it with SIGKILL and records its acknowledgements in acked. It
+// kills it with SIGKILL and records its lines in acked and tried. It
 // returns the number of calls acknowledged.
 func crashChild(t *testing.T, dir string, syncWrites bool, d time.Duration, acked, tried map[string]int) int {
+	t.Helper()
+	n := 0
+	killChild(t, "TestCrashChild", []string{crashDirEnv + "=" + dir, crashSyncEnv + "=" + syncEnv(syncWrites)}, d,
+		func(f []string) bool {
+			if len(f) != 3 {
+				return false
+			}
+			seq, err := strconv.Atoi(f[2])
+			switch {
+			case err != nil:
+				return false
+			case f[0] == "TRY":
+				tried[f[1]] = seq
+			case f[0] == "ACK":
+				if seq != tried[f[1]] {
+					t.Fatalf("ack %v does not follow its TRY (%d)", f, tried[f[1]])
+				}
+				acked[f[1]] = seq
+				n++
+			default:
+				return false
+			}
+			return true
+		})
+	return n
+}
+
+func syncEnv(on bool) string {
+	if on {
+		return "1"
+	}
+	return "0"
+}
+
+// killChild re-runs this test binary as the child test named test with
+// env added, reads its lines from file descriptor 3, sends SIGKILL d
+// after the child writes READY, and waits for it. line handles every
+// other complete line (a line cut by the kill never arrives whole) and
+// reports whether it understood it; an unknown line (such as an ERR line)
+// fails the test with the child's stderr.
+func killChild(t *testing.T, test string, env []string, d time.Duration, line func(fields []string) bool) {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashSyncEnv+"="+map[bool]string{true: "1", false: "0"}[syncWrites])
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.ExtraFiles = []*os.File{w}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -171,36 +212,20 @@ func crashChild(t *testing.T, dir string, syncWrites bool, d time.Duration, acke
 	w.Close()
 	killed := make(chan struct{})
 	lines := bufio.NewScanner(r)
-	n := 0
 	ready := false
 	for lines.Scan() {
 		f := strings.Fields(lines.Text())
 		switch {
-		case len(f) == 1 && f[0] == "READY":
+		case len(f) == 1 && f[0] == "READY" && !ready:
 			ready = true
 			time.AfterFunc(d, func() {
 				cmd.Process.Signal(syscall.SIGKILL)
 				close(killed)
 			})
-		case len(f) == 3 && f[0] == "TRY":
-			seq, err := strconv.Atoi(f[2])
-			if err != nil {
-				t.Fatalf("bad line %q", lines.Text())
-			}
-			tried[f[1]] = seq
-		case len(f) == 3 && f[0] == "ACK":
-			seq, err := strconv.Atoi(f[2])
-			if err != nil || seq != tried[f[1]] {
-				t.Fatalf("ack %q does not follow its TRY (%d)", lines.Text(), tried[f[1]])
-			}
-			if seq <= acked[f[1]] {
-				t.Fatalf("ack %q does not advance %d", lines.Text(), acked[f[1]])
-			}
-			acked[f[1]] = seq
-			n++
+		case line(f):
 		default:
-			// A line cut by the kill has no newline and is never
-			// delivered whole; anything else is a child failure.
+			cmd.Process.Kill()
+			cmd.Wait()
 			t.Fatalf("child: %q\nstderr: %s", lines.Text(), stderr.String())
 		}
 	}
@@ -213,5 +238,4 @@ func crashChild(t *testing.T, dir string, syncWrites bool, d time.Duration, acke
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("child was not killed by SIGKILL: %v\nstderr: %s", err, stderr.String())
 	}
-	return n
 }
