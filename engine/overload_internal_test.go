@@ -47,3 +47,31 @@ func TestRateLimiterGCRA(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAdmission measures what overload protection adds to every
+// Identify on a profile id: admit and release with both limits on, from
+// parallel goroutines over 1,024 ids.
+func BenchmarkAdmission(b *testing.B) {
+	o := &Options{MaxWaiting: 64, ProfileRate: 1e9}
+	if err := validateOverload(o); err != nil {
+		b.Fatal(err)
+	}
+	a := newAdmission(o)
+	ids := make([]string, 1024)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%064x", i)
+	}
+	now := time.Now()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			id := ids[i%len(ids)]
+			i++
+			if err := a.admit(id, now); err != nil {
+				b.Fatal(err)
+			}
+			a.release(id)
+		}
+	})
+}
