@@ -48,6 +48,8 @@ type Engine struct {
 	locks     [stripes]sync.Mutex
 	admission *admission // overload limits (overload.go)
 	bufs      sync.Pool  // *[]byte scratch buffers for store reads and encodes
+
+	queue *importQueue // Import's durable queue and worker (importqueue.go)
 }
 
 // Open opens (creating if needed) an engine storing its profiles in dir,
@@ -107,12 +109,17 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	}
 	e.rules.Store(o.Rules)
 	e.bufs.New = func() any { b := make([]byte, 0, 2048); return &b }
+	if err := e.startImportQueue(); err != nil {
+		e.store.Close()
+		return nil, err
+	}
 	return e, nil
 }
 
 // Close waits for in-flight calls, stops background work and closes the
 // store. It is safe to call twice; calls after Close return ErrClosed.
 func (e *Engine) Close() error {
+	e.stopImportQueue()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -298,6 +305,7 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 	if e.opts.ProfileTTL > 0 {
 		ops = append(ops, e.refreshAliases(target, ops)...)
 	}
+	ops = append(ops, req.queueOps...)
 	if err := ctx.Err(); err != nil {
 		return evaluation{}, err
 	}
@@ -540,12 +548,13 @@ func (e *Engine) Backup(ctx context.Context, w io.Writer) error {
 // replacing profiles with the same ids. It waits for in-flight calls and
 // blocks new ones while it runs.
 func (e *Engine) Restore(ctx context.Context, r io.Reader) error {
+	e.stopImportQueue() // it writes to the store; restarted on what was restored
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return ErrClosed
 	}
-	return e.store.Restore(ctx, r)
+	return errors.Join(e.store.Restore(ctx, r), e.queue.start())
 }
 
 // Profiles calls fn for every stored profile, in id order, with its

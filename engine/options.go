@@ -70,6 +70,10 @@ type Options struct {
 	// OnExposure, when set, is called (outside any lock, from the goroutine
 	// that called Identify) for each newly exposed variant.
 	OnExposure func(Exposure)
+	// ImportQueueSize is how many Import batches may wait to be applied
+	// before Import returns ErrQueueFull; 0 means DefaultImportQueueSize.
+	ImportQueueSize int
+
 	// Now is the clock; nil means time.Now. Tests use a fake clock.
 	Now func() time.Time
 

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/storage"
 )
 
 // Types shared with the rule environment. They are defined in package rules
@@ -118,6 +119,10 @@ type Request struct {
 	Untrusted bool `json:"-"`
 
 	identityVerified bool // set by Identify from the events' userHash
+
+	// queueOps are written in the same atomic store write as the profile:
+	// the import queue's bookkeeping (importqueue.go).
+	queueOps []storage.Op
 }
 
 // Profile is a visitor's profile as the wire format returns it.

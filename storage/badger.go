@@ -470,6 +470,11 @@ func (s *Badger) Restore(ctx context.Context, r io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// Load keeps the snapshot's versions, so a key written more recently
+	// here would win over the snapshot: start from an empty store.
+	if err := s.db.DropAll(); err != nil {
+		return fmt.Errorf("storage: restore: clear the store: %w", err)
+	}
 	if err := s.db.Load(ctxReader{ctx, r}, restoreMaxPending); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr

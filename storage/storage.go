@@ -48,8 +48,9 @@ type Store interface {
 	Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error
 	// Backup writes a full, consistent snapshot of the store to w.
 	Backup(ctx context.Context, w io.Writer) error
-	// Restore loads a snapshot written by Backup into the store, replacing
-	// any value at the same keys. No writes may run concurrently.
+	// Restore replaces the whole contents of the store with a snapshot
+	// written by Backup: afterwards the store holds exactly the snapshot's
+	// keys. No other call may run concurrently.
 	Restore(ctx context.Context, r io.Reader) error
 	// Close flushes and releases the store, after waiting for calls in
 	// flight; it is safe to call twice.

@@ -1,0 +1,49 @@
+// Package httpapi serves a tailor [engine.Engine] over HTTP in the wire format
+// of Ninetailed's Experience API, so that Ninetailed's published JavaScript
+// clients (@ninetailed/experience.js-shared, -node, ...) can point their url
+// option at a tailor server.
+//
+// The handler is a thin codec: it decodes requests, takes what the transport
+// knows (client IP, locale, preflight) and hands everything to the engine,
+// whose validation and errors decide the answer.
+//
+// # Endpoints
+//
+// All under /v2/organizations/{org}/environments/{env}:
+//
+//	POST   /profiles         create a profile (Engine.Identify with "")
+//	POST   /profiles/{id}    upsert the profile id (Engine.Identify)
+//	GET    /profiles/{id}    the profile with its current evaluation (Engine.Get)
+//	DELETE /profiles/{id}    delete the profile and its aliases (Engine.Delete)
+//	POST   /events           synchronous batch by anonymousId (Engine.IdentifyBatch),
+//	                         answering {"profiles": [Profile, ...]}
+//	POST   /import/events    asynchronous batch, answered once durably queued
+//	                         (Engine.Import)
+//
+// Query parameters: locale (names in that language) and type=preflight
+// (evaluate, persist nothing). The X-Force-IP header overrides the client IP;
+// otherwise the IP is the connection's peer, or, when the peer is one of
+// [Options.TrustedProxies], the right-most untrusted X-Forwarded-For address.
+// Bodies are JSON whatever their Content-Type (the clients send text/plain to
+// avoid a CORS preflight). Unknown JSON fields are ignored.
+//
+// # Envelope and errors
+//
+// Success: {"data": ..., "error": null, "message": "ok"}.
+// Failure: {"data": {}, "error": {"code": "ERR_..."}, "message": "..."} with
+//
+//	400 ERR_INVALID_DATA          malformed JSON, wrong types, invalid input
+//	                              (the message names the field at fault)
+//	404 ERR_PROFILE_NOT_FOUND     engine.ErrNotFound
+//	404 ERR_NAMESPACE_MISMATCH    org/env not served (Options.Org, Options.Env)
+//	404 ERR_NOT_FOUND             no such endpoint
+//	405 ERR_METHOD_NOT_ALLOWED    endpoint exists, other method
+//	413 ERR_PAYLOAD_TOO_LARGE     body over Options.MaxBodyBytes
+//	429 ERR_PROFILE_OVERLOAD      engine.ErrOverload
+//	500 ERR_INTERNAL_SERVER_ERROR anything else, panics included (logged,
+//	                              never shown)
+//	503 ERR_SERVICE_UNAVAILABLE   engine closed or request timed out
+//	503 ERR_QUEUE_FULL            the import queue is full (retry later)
+//
+// 503 answers carry Retry-After; the published client retries them.
+package httpapi
