@@ -112,6 +112,11 @@ func classify(err error) *apiError {
 		return &apiError{http.StatusBadRequest, "ERR_INVALID_DATA", "invalid input"}
 	case errors.Is(err, engine.ErrNotFound):
 		return &apiError{http.StatusNotFound, "ERR_PROFILE_NOT_FOUND", "profile not found"}
+	case errors.Is(err, engine.ErrIdentityUnverified):
+		return &apiError{http.StatusForbidden, "ERR_IDENTITY_UNVERIFIED",
+			"identify: traits.userHash is missing or does not match the userId"}
+	case errors.Is(err, engine.ErrDiskFull):
+		return &apiError{http.StatusInsufficientStorage, "ERR_STORAGE_FULL", "storage is full; nothing was written"}
 	case errors.Is(err, engine.ErrOverload):
 		return &apiError{http.StatusTooManyRequests, "ERR_PROFILE_OVERLOAD", "too many requests for this profile; retry later"}
 	case errors.Is(err, engine.ErrQueueFull):
