@@ -103,6 +103,7 @@ func TestCrash(t *testing.T) {
 	}
 	for _, sync := range []bool{true, false} {
 		t.Run(fmt.Sprintf("SyncWrites=%v", sync), func(t *testing.T) {
+			t.Parallel()
 			runCrashes(t, sync, 20)
 		})
 	}
