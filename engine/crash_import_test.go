@@ -78,18 +78,6 @@ func TestCrashImportChild(t *testing.T) {
 	wg.Wait()
 }
 
-func TestCrashImport(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test re-runs the test binary; skipped with -short")
-	}
-	for _, sync := range []bool{true, false} {
-		t.Run(fmt.Sprintf("SyncWrites=%v", sync), func(t *testing.T) {
-			t.Parallel()
-			runImportCrashes(t, sync, 20)
-		})
-	}
-}
-
 func runImportCrashes(t *testing.T, syncWrites bool, kills int) {
 	dir := t.TempDir()
 	acked := map[int]bool{}

@@ -101,11 +101,19 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test re-runs the test binary; skipped with -short")
 	}
-	for _, sync := range []bool{true, false} {
-		t.Run(fmt.Sprintf("SyncWrites=%v", sync), func(t *testing.T) {
-			t.Parallel()
-			runCrashes(t, sync, 20)
-		})
+	for _, c := range []struct {
+		name string
+		run  func(t *testing.T, syncWrites bool, kills int)
+	}{
+		{"Identify", runCrashes},
+		{"Import", runImportCrashes},
+	} {
+		for _, sync := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/SyncWrites=%v", c.name, sync), func(t *testing.T) {
+				t.Parallel()
+				c.run(t, sync, 20)
+			})
+		}
 	}
 }
 
