@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"unicode/utf8"
 
 	"github.com/tailorhq/tailor/engine"
 )
@@ -51,6 +52,11 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return invalidData("body: empty; expected a JSON object")
+	}
+	// encoding/json would silently replace invalid UTF-8 with U+FFFD and
+	// store the mangled strings; refuse the body instead.
+	if !utf8.Valid(body) {
+		return invalidData("body: not valid UTF-8")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var syn *json.SyntaxError
