@@ -20,19 +20,22 @@ const (
 // bits of xxhash64 over tag, 0x00, id, 0x00, decimal bucket, 0x00, stableID.
 // The separators make ("ab","c") and ("a","bc") hash differently.
 func draw(tag, id string, bucket int, stableID string) float64 {
-	var d xxhash.Digest
-	d.Reset()
-	var buf [24]byte
-	b := append(buf[:0], 0)
-	_, _ = d.WriteString(tag)
-	_, _ = d.Write(b)
-	_, _ = d.WriteString(id)
-	_, _ = d.Write(b)
-	b = strconv.AppendInt(b[:0], int64(bucket), 10)
+	// One-shot hashing of the joined parts is much faster than streaming
+	// them into a Digest; parts too long for the stack buffer (ids are
+	// bounded, experience ids are not) go to the heap.
+	var buf [256]byte
+	b := buf[:0]
+	if n := len(tag) + len(id) + len(stableID) + 24; n > len(buf) {
+		b = make([]byte, 0, n)
+	}
+	b = append(b, tag...)
 	b = append(b, 0)
-	_, _ = d.Write(b)
-	_, _ = d.WriteString(stableID)
-	return float64(d.Sum64()>>11) / (1 << 53)
+	b = append(b, id...)
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(bucket), 10)
+	b = append(b, 0)
+	b = append(b, stableID...)
+	return float64(xxhash.Sum64(b)>>11) / (1 << 53)
 }
 
 // pickVariant returns the index of the distribution range holding x:

@@ -18,8 +18,7 @@ func TestTrafficHoldout(t *testing.T) {
 	const n = 100_000
 	out, variants := 0, [2]int{}
 	for i := range n {
-		rec := &record{StableID: fmt.Sprintf("stable-%d", i)}
-		v, _, ok := allocate(x, rec, nil, time.Now())
+		v, _, ok := allocate(x, Visitor{StableID: fmt.Sprintf("stable-%d", i)}, nil, time.Now())
 		if !ok {
 			out++
 			continue

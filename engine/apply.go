@@ -103,9 +103,9 @@ func lockAssignment(rec *record, rs *rules.Set, expID string, v int) {
 			return
 		}
 		if rec.Sticky == nil {
-			rec.Sticky = make(map[string]assignment)
+			rec.Sticky = make(map[string]Assignment)
 		}
-		rec.Sticky[expID] = assignment{Variant: v, Bucket: x.BucketVersion}
+		rec.Sticky[expID] = Assignment{Variant: v, Bucket: x.BucketVersion}
 		return
 	}
 }

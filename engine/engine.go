@@ -47,7 +47,9 @@ type Engine struct {
 
 	locks     [stripes]sync.Mutex
 	admission *admission // overload limits (overload.go)
-	bufs      sync.Pool  // *[]byte scratch buffers for store reads and encodes
+	bufs      sync.Pool  // *[]byte scratch buffers for store reads
+	evals     sync.Pool  // *evalState scratch of evaluate
+	encs      sync.Pool  // *encoder of profile records
 
 	queue *importQueue // Import's durable queue and worker (importqueue.go)
 }
@@ -109,6 +111,8 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	}
 	e.rules.Store(o.Rules)
 	e.bufs.New = func() any { b := make([]byte, 0, 2048); return &b }
+	e.evals.New = func() any { return new(evalState) }
+	e.encs.New = func() any { return &encoder{b: make([]byte, 0, 2048)} }
 	if err := e.startImportQueue(); err != nil {
 		e.store.Close()
 		return nil, err
@@ -294,13 +298,12 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 		return out, nil
 	}
 	target.Updated = nowMs
-	bufp := e.bufs.Get().(*[]byte)
-	defer e.bufs.Put(bufp)
-	enc, err := encodeRecord(*bufp, target)
+	encoder := e.encs.Get().(*encoder)
+	defer e.encs.Put(encoder)
+	enc, err := encoder.encode(target)
 	if err != nil {
 		return evaluation{}, err
 	}
-	*bufp = enc
 	ops = append(ops, storage.Op{Key: []byte(prefixProfile + target.ID), Value: enc, TTL: e.opts.ProfileTTL})
 	if e.opts.ProfileTTL > 0 {
 		ops = append(ops, e.refreshAliases(target, ops)...)

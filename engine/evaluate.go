@@ -12,32 +12,69 @@ type evaluation struct {
 	exposures []Exposure
 }
 
+// evalState is the scratch of one evaluate call, pooled by the engine:
+// the rule environment, the Decider and the decisions.
+type evalState struct {
+	env     rules.Env
+	decider Decider
+	decs    []Decision
+}
+
 // evaluate runs audiences (step 6) and experiences (steps 7 and 8) over rec
 // at time now. With persist set, sticky assignments are stored in rec and
 // newly exposed variants are marked in rec and returned; otherwise rec is
 // left as it was. The Response shares no memory with rec's mutable parts.
 func (e *Engine) evaluate(rec *record, rs *rules.Set, now time.Time, persist bool) evaluation {
-	env := rules.Env{
+	st := e.evals.Get().(*evalState)
+	defer e.evals.Put(st)
+	session := rec.Session.wire()
+	jurisdiction := Jurisdiction(rec.Location.CountryCode, rec.Location.RegionCode)
+	st.env = rules.Env{
 		Traits:       rec.Traits,
 		Location:     rec.Location,
-		Session:      rec.Session.wire(),
+		Session:      session,
 		Page:         rec.Page,
 		Campaign:     rec.Campaign,
 		Device:       rec.Device,
 		UserID:       rec.UserID,
 		Locale:       rec.Locale,
-		Jurisdiction: Jurisdiction(rec.Location.CountryCode, rec.Location.RegionCode),
+		Jurisdiction: jurisdiction,
 		Random:       rec.Random,
 		Now:          now,
 		Events:       rec.Events,
 		Views:        rec.Views,
 	}
-	matched := make([]bool, len(rs.Audiences))
-	if err := rs.Match(&env, matched); err != nil {
+	decs, err := st.decider.Decide(rs, &st.env, Visitor{StableID: rec.StableID, Sticky: rec.Sticky}, st.decs[:0])
+	st.decs = decs
+	st.env = rules.Env{} // drop references to rec
+	if err != nil {
 		e.log.Warn("audience evaluation failed; those audiences do not match",
 			"profile", rec.ID, "err", err)
 	}
-	audiences := make([]string, 0, len(matched))
+	matched := st.decider.Matched()
+	nAud, nChanges := 0, 0
+	for _, ok := range matched {
+		if ok {
+			nAud++
+		}
+	}
+	for _, d := range decs {
+		for _, c := range rs.Experiences[d.Experience].Components {
+			if c.Type == rules.InlineVariable {
+				nChanges++
+			}
+		}
+	}
+
+	// The Response and its Profile are allocated together.
+	out := &struct {
+		resp    Response
+		profile Profile
+	}{}
+	resp := &out.resp
+	resp.Experiences = make([]SelectedExperience, 0, len(decs))
+	resp.Changes = make([]Change, 0, nChanges)
+	audiences := make([]string, 0, nAud)
 	for i, ok := range matched {
 		if ok {
 			audiences = append(audiences, rs.Audiences[i].ID)
@@ -45,19 +82,15 @@ func (e *Engine) evaluate(rec *record, rs *rules.Set, now time.Time, persist boo
 	}
 
 	var ev evaluation
-	resp := &Response{Experiences: []SelectedExperience{}, Changes: []Change{}}
 	nowMs := now.UnixMilli()
-	for i := range rs.Experiences {
-		x := &rs.Experiences[i]
-		v, sticky, ok := allocate(x, rec, matched, now)
-		if !ok {
-			continue
-		}
-		if persist && x.Sticky && !sticky {
+	for _, d := range decs {
+		x := &rs.Experiences[d.Experience]
+		v := d.Variant
+		if persist && x.Sticky && !d.Stored {
 			if rec.Sticky == nil {
-				rec.Sticky = make(map[string]assignment)
+				rec.Sticky = make(map[string]Assignment)
 			}
-			rec.Sticky[x.ID] = assignment{Variant: v, Bucket: x.BucketVersion}
+			rec.Sticky[x.ID] = Assignment{Variant: v, Bucket: x.BucketVersion}
 		}
 		sel := SelectedExperience{
 			ExperienceID: x.ID,
@@ -102,52 +135,23 @@ func (e *Engine) evaluate(rec *record, rs *rules.Set, now time.Time, persist boo
 		}
 	}
 
-	resp.Profile = &Profile{
+	out.profile = Profile{
 		ID:             rec.ID,
 		StableID:       rec.StableID,
 		Random:         rec.Random,
 		Audiences:      audiences,
 		Traits:         cloneTraits(rec.Traits),
 		Location:       normalizeLocation(rec.Location),
-		Session:        env.Session,
-		Jurisdiction:   env.Jurisdiction,
+		Session:        session,
+		Jurisdiction:   jurisdiction,
 		StickyVariants: make(map[string]int, len(rec.Sticky)),
 	}
 	for id, as := range rec.Sticky {
-		resp.Profile.StickyVariants[id] = as.Variant
+		out.profile.StickyVariants[id] = as.Variant
 	}
+	resp.Profile = &out.profile
 	ev.resp = resp
 	return ev
-}
-
-// allocate decides whether rec is in experience x and with which variant
-// (SPEC section 3 step 7). sticky reports that the variant came from a
-// stored assignment.
-func allocate(x *rules.Experience, rec *record, matched []bool, now time.Time) (v int, sticky, ok bool) {
-	if x.Status != rules.StatusRunning {
-		return 0, false, false
-	}
-	if (!x.Start.IsZero() && now.Before(x.Start)) || (!x.End.IsZero() && !now.Before(x.End)) {
-		return 0, false, false
-	}
-	if x.Sticky {
-		if as, found := rec.Sticky[x.ID]; found && as.Bucket == x.BucketVersion && as.Variant < x.Variants() {
-			return as.Variant, true, true
-		}
-	}
-	if x.AudienceIndex >= 0 && !matched[x.AudienceIndex] {
-		return 0, false, false
-	}
-	if ns := x.Namespace; ns != nil {
-		d := draw(tagNamespace, ns.ID, 0, rec.StableID)
-		if d < ns.Range[0] || d >= ns.Range[1] {
-			return 0, false, false
-		}
-	}
-	if x.Traffic < 1 && draw(tagTraffic, x.ID, x.BucketVersion, rec.StableID) >= x.Traffic {
-		return 0, false, false
-	}
-	return pickVariant(x.Distribution, draw(tagDistribution, x.ID, x.BucketVersion, rec.StableID)), false, true
 }
 
 func experience(rs *rules.Set, id string) *rules.Experience {

@@ -38,7 +38,7 @@ type record struct {
 	Events map[string]*rules.History `json:"ev,omitempty"` // track events by name
 	Views  map[string]*rules.History `json:"vw,omitempty"` // page paths and screen names
 
-	Sticky  map[string]assignment `json:"st,omitempty"` // experience id → assignment
+	Sticky  map[string]Assignment `json:"st,omitempty"` // experience id → assignment
 	Exposed map[string][]int      `json:"ex,omitempty"` // experience id → variants exposed
 
 	// stored reports that the record was read from the store (not new).
@@ -56,35 +56,51 @@ type sessionState struct {
 	PastLength  int64  `json:"pl"`           // seconds of all sessions before the current
 }
 
-// assignment is a sticky variant with the bucket version it was drawn under.
-type assignment struct {
-	Variant int `json:"v"`
-	Bucket  int `json:"b"`
-}
-
-// recordFormatJSON is the first byte of a record encoded as JSON.
+// recordFormatJSON is the first byte of a record encoded as JSON, the
+// format tailor wrote first. It is still read; new writes use
+// recordFormatBinary (codec.go).
 const recordFormatJSON = 1
 
 var errRecordFormat = errors.New("tailor: unknown profile record format")
 
+// encodeRecord returns r in the current format (binary), in dst's memory
+// when it has room.
 func encodeRecord(dst []byte, r *record) ([]byte, error) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("tailor: encode profile %q: %w", r.ID, err)
-	}
-	dst = append(dst[:0], recordFormatJSON)
-	return append(dst, b...), nil
+	e := encoder{b: dst}
+	return e.encode(r)
 }
 
+// encode returns r in the current format in e's buffer, which the next
+// encode overwrites.
+func (e *encoder) encode(r *record) ([]byte, error) {
+	e.b = append(e.b[:0], recordFormatBinary)
+	e.keys = e.keys[:0]
+	if err := e.record(r); err != nil {
+		return nil, fmt.Errorf("tailor: encode profile %q: traits: %w", r.ID, err)
+	}
+	return e.b, nil
+}
+
+// decodeRecord decodes a stored record of any format. It does not keep b.
 func decodeRecord(b []byte) (*record, error) {
-	if len(b) == 0 || b[0] != recordFormatJSON {
+	if len(b) == 0 {
 		return nil, errRecordFormat
 	}
-	r := new(record)
-	if err := json.Unmarshal(b[1:], r); err != nil {
-		return nil, fmt.Errorf("tailor: decode profile: %w", err)
+	switch b[0] {
+	case recordFormatBinary:
+		r, err := decodeBinary(b[1:])
+		if err != nil {
+			return nil, fmt.Errorf("tailor: decode profile: %w", err)
+		}
+		return r, nil
+	case recordFormatJSON:
+		r := new(record)
+		if err := json.Unmarshal(b[1:], r); err != nil {
+			return nil, fmt.Errorf("tailor: decode profile: %w", err)
+		}
+		return r, nil
 	}
-	return r, nil
+	return nil, errRecordFormat
 }
 
 // session returns the wire form of the session state.
@@ -129,7 +145,7 @@ func mergeInto(k, a *record) {
 	for id, as := range a.Sticky {
 		if _, ok := k.Sticky[id]; !ok {
 			if k.Sticky == nil {
-				k.Sticky = make(map[string]assignment)
+				k.Sticky = make(map[string]Assignment)
 			}
 			k.Sticky[id] = as
 		}

@@ -46,8 +46,8 @@ func validate(req *Request, now time.Time) ([]event, error) {
 		return nil, invalid("events", "%d events, at most %d allowed", n, MaxEvents)
 	}
 	for i, f := range req.Options.Features {
-		if err := checkString(fmt.Sprintf("options.features[%d]", i), f, MaxNameBytes); err != nil {
-			return nil, err
+		if r := stringProblem(f, MaxNameBytes); r != "" {
+			return nil, &InputError{Field: fmt.Sprintf("options.features[%d]", i), Reason: r}
 		}
 	}
 	if err := checkString("locale", req.Locale, MaxNameBytes); err != nil {
@@ -83,7 +83,9 @@ func validate(req *Request, now time.Time) ([]event, error) {
 }
 
 func checkEvent(i int, ev *Event, nowMs int64) (int64, error) {
-	field := func(name string) string { return fmt.Sprintf("events[%d].%s", i, name) }
+	// Field names are built only when an error is reported: a valid
+	// request builds no strings.
+	field := eventField(i).name
 	switch ev.Type {
 	case EventPage, EventTrack, EventIdentify, EventScreen, EventComponent, EventAlias, EventGroup:
 	case "":
@@ -100,16 +102,16 @@ func checkEvent(i int, ev *Event, nowMs int64) (int64, error) {
 		{"messageId", ev.MessageID}, {"anonymousId", ev.AnonymousID}, {"userId", ev.UserID},
 		{"componentId", ev.ComponentID}, {"experienceId", ev.ExperienceID}, {"viewId", ev.ViewID},
 	} {
-		if err := checkString(field(s.name), s.v, MaxIDBytes); err != nil {
-			return 0, err
+		if r := stringProblem(s.v, MaxIDBytes); r != "" {
+			return 0, &InputError{Field: field(s.name), Reason: r}
 		}
 	}
 	for _, s := range [...]struct{ name, v string }{
 		{"name", ev.Name}, {"event", ev.Event}, {"componentType", ev.ComponentType},
 		{"context.locale", ev.Context.Locale}, {"context.userAgent", ev.Context.UserAgent},
 	} {
-		if err := checkString(field(s.name), s.v, MaxNameBytes); err != nil {
-			return 0, err
+		if r := stringProblem(s.v, MaxNameBytes); r != "" {
+			return 0, &InputError{Field: field(s.name), Reason: r}
 		}
 	}
 	switch ev.Type {
@@ -122,8 +124,8 @@ func checkEvent(i int, ev *Event, nowMs int64) (int64, error) {
 			return 0, invalid(field("name"), "is required for a screen event")
 		}
 	case EventIdentify:
-		if err := checkTraits(field("traits"), ev.Traits); err != nil {
-			return 0, err
+		if path, r := traitsProblem(ev.Traits); r != "" {
+			return 0, &InputError{Field: field("traits", path), Reason: r}
 		}
 	case EventComponent:
 		if ev.ComponentID == "" {
@@ -136,23 +138,23 @@ func checkEvent(i int, ev *Event, nowMs int64) (int64, error) {
 			return 0, invalid(field("viewDurationMs"), "must be a non-negative number")
 		}
 	}
-	if err := checkValue(field("properties"), ev.Properties, 1, MaxTraitsDepth); err != nil {
-		return 0, err
+	if path, r := valueProblem(ev.Properties, 1, MaxTraitsDepth); r != "" {
+		return 0, &InputError{Field: field("properties", path), Reason: r}
 	}
 	if p := ev.Context.Page; p != nil {
 		for _, s := range [...]struct{ name, v string }{
 			{"url", p.URL}, {"path", p.Path}, {"referrer", p.Referrer}, {"search", p.Search}, {"title", p.Title},
 		} {
-			if err := checkString(field("context.page."+s.name), s.v, MaxURLBytes); err != nil {
-				return 0, err
+			if r := stringProblem(s.v, MaxURLBytes); r != "" {
+				return 0, &InputError{Field: field("context.page.", s.name), Reason: r}
 			}
 		}
 		for k, v := range p.Query {
-			if err := checkString(field("context.page.query"), k, MaxNameBytes); err != nil {
-				return 0, err
+			if r := stringProblem(k, MaxNameBytes); r != "" {
+				return 0, &InputError{Field: field("context.page.query"), Reason: r}
 			}
-			if err := checkString(field("context.page.query."+truncate(k)), v, MaxURLBytes); err != nil {
-				return 0, err
+			if r := stringProblem(v, MaxURLBytes); r != "" {
+				return 0, &InputError{Field: field("context.page.query.", truncate(k)), Reason: r}
 			}
 		}
 	}
@@ -160,22 +162,31 @@ func checkEvent(i int, ev *Event, nowMs int64) (int64, error) {
 		for _, s := range [...]struct{ name, v string }{
 			{"name", c.Name}, {"source", c.Source}, {"medium", c.Medium}, {"term", c.Term}, {"content", c.Content},
 		} {
-			if err := checkString(field("context.campaign."+s.name), s.v, MaxURLBytes); err != nil {
-				return 0, err
+			if r := stringProblem(s.v, MaxURLBytes); r != "" {
+				return 0, &InputError{Field: field("context.campaign.", s.name), Reason: r}
 			}
 		}
 	}
 	if l := ev.Context.Location; l != nil {
-		if err := checkLocation(field("context.location"), l); err != nil {
-			return 0, err
+		if path, r := locationProblem(l); r != "" {
+			return 0, &InputError{Field: field("context.location", path), Reason: r}
 		}
 	}
-	return eventTime(field, ev, nowMs)
+	return eventTime(eventField(i), ev, nowMs)
+}
+
+// eventField is the index of an event, naming its fields in errors.
+type eventField int
+
+// name returns "events[i]." followed by parts.
+func (i eventField) name(parts ...string) string {
+	return fmt.Sprintf("events[%d].%s", int(i), strings.Join(parts, ""))
 }
 
 // eventTime returns the time of ev: timestamp, else originalTimestamp, else
 // sentAt, else now. Every one given must parse.
-func eventTime(field func(string) string, ev *Event, nowMs int64) (int64, error) {
+func eventTime(i eventField, ev *Event, nowMs int64) (int64, error) {
+	field := i.name
 	at := int64(0)
 	for _, s := range [...]struct{ name, v string }{
 		{"timestamp", ev.Timestamp}, {"originalTimestamp", ev.OriginalTimestamp}, {"sentAt", ev.SentAt},
@@ -204,28 +215,30 @@ func eventTime(field func(string) string, ev *Event, nowMs int64) (int64, error)
 	return at, nil
 }
 
-func checkLocation(field string, l *Location) error {
+// locationProblem returns what is wrong with l, if anything: the path of
+// the bad field (from l, starting with '.') and the reason, or "", "".
+func locationProblem(l *Location) (path, reason string) {
 	if l.CountryCode != "" && l.CountryCode != "XX" && l.CountryCode != "unknown" &&
 		!validCountryCode(strings.ToUpper(l.CountryCode)) {
-		return invalid(field+".countryCode", "%q is not an ISO 3166-1 alpha-2 country code", truncate(l.CountryCode))
+		return ".countryCode", fmt.Sprintf("%q is not an ISO 3166-1 alpha-2 country code", truncate(l.CountryCode))
 	}
 	if c := l.Coordinates; c != nil {
 		if !(c.Latitude >= -90 && c.Latitude <= 90) {
-			return invalid(field+".coordinates.latitude", "must be within [-90, 90]")
+			return ".coordinates.latitude", "must be within [-90, 90]"
 		}
 		if !(c.Longitude >= -180 && c.Longitude <= 180) {
-			return invalid(field+".coordinates.longitude", "must be within [-180, 180]")
+			return ".coordinates.longitude", "must be within [-180, 180]"
 		}
 	}
 	for _, s := range [...]struct{ name, v string }{
 		{"city", l.City}, {"postalCode", l.PostalCode}, {"region", l.Region}, {"regionCode", l.RegionCode},
 		{"country", l.Country}, {"continent", l.Continent}, {"timezone", l.Timezone},
 	} {
-		if err := checkString(field+"."+s.name, s.v, MaxNameBytes); err != nil {
-			return err
+		if r := stringProblem(s.v, MaxNameBytes); r != "" {
+			return "." + s.name, r
 		}
 	}
-	return nil
+	return "", ""
 }
 
 // normalizeLocation returns l with its country code upper-cased and the
@@ -257,73 +270,88 @@ func checkID(field, id string) error {
 }
 
 func checkString(field, s string, maxBytes int) error {
-	if len(s) > maxBytes {
-		return invalid(field, "is %d bytes long, at most %d allowed", len(s), maxBytes)
-	}
-	if !utf8.ValidString(s) {
-		return invalid(field, "is not valid UTF-8")
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return invalid(field, "contains a control character")
-		}
+	if r := stringProblem(s, maxBytes); r != "" {
+		return &InputError{Field: field, Reason: r}
 	}
 	return nil
 }
 
-func checkTraits(field string, traits map[string]any) error {
-	if err := checkValue(field, traits, 1, MaxTraitsDepth); err != nil {
-		return err
+// stringProblem returns what is wrong with s as a string field of at most
+// maxBytes, or "" when nothing is.
+func stringProblem(s string, maxBytes int) string {
+	if len(s) > maxBytes {
+		return fmt.Sprintf("is %d bytes long, at most %d allowed", len(s), maxBytes)
+	}
+	if !utf8.ValidString(s) {
+		return "is not valid UTF-8"
+	}
+	for i := 0; i < len(s); i++ {
+		// Valid UTF-8 never has a byte below 0x80 inside a multi-byte
+		// sequence, so a byte scan finds every control character.
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return "contains a control character"
+		}
+	}
+	return ""
+}
+
+// traitsProblem returns what is wrong with traits, if anything: the path
+// of the bad value (from traits) and the reason, or "", "".
+func traitsProblem(traits map[string]any) (path, reason string) {
+	if path, r := valueProblem(traits, 1, MaxTraitsDepth); r != "" {
+		return path, r
 	}
 	b, err := json.Marshal(traits)
 	if err != nil {
-		return invalid(field, "cannot be encoded as JSON: %v", err)
+		return "", fmt.Sprintf("cannot be encoded as JSON: %v", err)
 	}
 	if len(b) > MaxTraitsBytes {
-		return invalid(field, "is %d bytes as JSON, at most %d allowed", len(b), MaxTraitsBytes)
+		return "", fmt.Sprintf("is %d bytes as JSON, at most %d allowed", len(b), MaxTraitsBytes)
 	}
-	return nil
+	return "", ""
 }
 
-// checkValue walks a JSON-like value: keys are valid strings, numbers are
-// finite, nesting is at most maxDepth levels.
-func checkValue(field string, v any, depth, maxDepth int) error {
+// valueProblem walks a JSON-like value: keys are valid strings, numbers
+// are finite, nesting is at most maxDepth levels. It returns the path of
+// the first bad value found (from v: ".key" and "[index]" steps) and what
+// is wrong with it, or "", "". The path is built only on error.
+func valueProblem(v any, depth, maxDepth int) (path, reason string) {
 	switch x := v.(type) {
 	case map[string]any:
 		if depth > maxDepth {
-			return invalid(field, "is nested more than %d levels deep", maxDepth)
+			return "", fmt.Sprintf("is nested more than %d levels deep", maxDepth)
 		}
 		for k, e := range x {
-			if err := checkString(field, k, MaxNameBytes); err != nil {
-				return invalid(field, "has a bad key: %s", err.(*InputError).Reason)
+			if r := stringProblem(k, MaxNameBytes); r != "" {
+				return "", "has a bad key: " + r
 			}
-			if err := checkValue(field+"."+truncate(k), e, depth+1, maxDepth); err != nil {
-				return err
+			if p, r := valueProblem(e, depth+1, maxDepth); r != "" {
+				return "." + truncate(k) + p, r
 			}
 		}
 	case []any:
 		if depth > maxDepth {
-			return invalid(field, "is nested more than %d levels deep", maxDepth)
+			return "", fmt.Sprintf("is nested more than %d levels deep", maxDepth)
 		}
 		for i, e := range x {
-			if err := checkValue(fmt.Sprintf("%s[%d]", field, i), e, depth+1, maxDepth); err != nil {
-				return err
+			if p, r := valueProblem(e, depth+1, maxDepth); r != "" {
+				return fmt.Sprintf("[%d]%s", i, p), r
 			}
 		}
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return invalid(field, "is not a finite number")
+			return "", "is not a finite number"
 		}
 	case float32:
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return invalid(field, "is not a finite number")
+			return "", "is not a finite number"
 		}
 	case string:
 		if !utf8.ValidString(x) {
-			return invalid(field, "is not valid UTF-8")
+			return "", "is not valid UTF-8"
 		}
 	}
-	return nil
+	return "", ""
 }
 
 // truncate shortens s for an error message.

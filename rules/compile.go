@@ -64,11 +64,10 @@ type program struct {
 // runner is one goroutine's evaluation state: a VM and an environment box
 // whose fields the helper closures read.
 type runner struct {
-	fr      frame // fast-path state
-	vmReady bool  // env holds this call's Env
-	vm      vm.VM
-	box     any    // holds a vmEnv by value (see newRunner)
-	env     *vmEnv // points at the value inside box
+	fr  frame // fast-path state; fr.env points at env.Env
+	vm  vm.VM
+	box any    // holds a vmEnv by value (see newRunner)
+	env *vmEnv // points at the value inside box
 }
 
 // newRunner builds a runner whose box holds a heap vmEnv value. The VM

@@ -27,7 +27,9 @@
 //
 // A window is a positive count with a unit m, h, d or w ("90m", "24h",
 // "30d", "2w"); without one the whole kept history counts. Histories keep
-// daily counts, so windows are rounded out to whole UTC days.
+// daily counts, so windows are rounded out to whole UTC days, except that
+// the first and last occurrence times are exact: hasEvent("x", "1h") is
+// false when the last x was two hours ago.
 //
 // # Evaluation
 //

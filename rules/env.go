@@ -19,7 +19,9 @@ type Env struct {
 	Locale       string         `expr:"locale"`
 	Jurisdiction string         `expr:"jurisdiction"`
 	Random       float64        `expr:"random"`
-	Now          time.Time      `expr:"now"`
+	// Now is the evaluation time helper windows count back from; the zero
+	// time means the clock.
+	Now time.Time `expr:"now"`
 
 	// Events holds the bounded history of track events by event name;
 	// eventCount and hasEvent read it.
@@ -134,7 +136,7 @@ func (h *History) AddN(unixMilli int64, n int64) {
 	if h.Count == 0 || unixMilli < h.First {
 		h.First = unixMilli
 	}
-	if unixMilli > h.Last {
+	if h.Count == 0 || unixMilli > h.Last {
 		h.Last = unixMilli
 	}
 	h.Count += n
@@ -175,7 +177,7 @@ func (h *History) Merge(o *History) {
 	if h.Count == 0 || o.First < h.First {
 		h.First = o.First
 	}
-	if o.Last > h.Last {
+	if h.Count == 0 || o.Last > h.Last {
 		h.Last = o.Last
 	}
 	h.Count += o.Count
@@ -200,8 +202,10 @@ func (h *History) Merge(o *History) {
 }
 
 // CountSince returns how many occurrences fall on or after the UTC day of
-// sinceMilli. Daily granularity: a window is rounded out to whole days.
-// A sinceMilli before First counts everything (also what fell off Days).
+// sinceMilli. Daily granularity: a window is rounded out to whole days,
+// except where First and Last give exact bounds: a sinceMilli after Last
+// counts nothing, one on or before First counts everything (also what fell
+// off Days).
 func (h *History) CountSince(sinceMilli int64) int64 {
 	if h == nil || h.Count == 0 || h.Last < sinceMilli {
 		return 0

@@ -81,3 +81,31 @@ audiences:
 	// pro-plan true
 	// pro-buyers true
 }
+
+func ExampleSet_Compiled() {
+	set, err := rules.Parse("rules.yaml", []byte(`
+audiences:
+  - id: pro
+    when: traits.plan in ["pro", "enterprise"] && traits.seats >= 10
+  - id: office-hours
+    when: now.Hour() >= 8 && now.Hour() < 18
+`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	env := &rules.Env{
+		Traits: map[string]any{"plan": "pro", "seats": 12.0},
+		Now:    time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC),
+	}
+	matched := make([]bool, len(set.Audiences))
+	// MatchOne evaluates a single audience, in dependency order, e.g. to
+	// time each one.
+	for _, i := range set.Order() {
+		ok, err := set.MatchOne(env, i, matched)
+		fmt.Println(set.Audiences[i].ID, ok, err, "compiled:", set.Compiled(i))
+	}
+	// Output:
+	// pro true <nil> compiled: true
+	// office-hours true <nil> compiled: false
+}

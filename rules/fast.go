@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"math"
 	"reflect"
 	"regexp"
 	"strings"
@@ -49,6 +50,7 @@ type memo struct {
 	b   bool
 	n   int64
 	a   any
+	h   *History
 }
 
 type (
@@ -118,6 +120,31 @@ func (v countVisitor) Visit(n *ast.Node) {
 	if k := memoKey(*n); k != "" {
 		v.fc.counts[k]++
 	}
+	if k := historyKey(*n); k != "" {
+		v.fc.counts[k]++
+	}
+}
+
+// historyKey names the History an _events or _views call with a constant
+// name (and, for views, an exact path) reads, so that calls with
+// different windows share one map lookup per call. Empty otherwise.
+func historyKey(n ast.Node) string {
+	c, ok := n.(*ast.CallNode)
+	if !ok || len(c.Arguments) != 2 {
+		return ""
+	}
+	id, ok := c.Callee.(*ast.IdentifierNode)
+	name, isStr := c.Arguments[0].(*ast.StringNode)
+	if !ok || !isStr {
+		return ""
+	}
+	switch {
+	case id.Value == "_events":
+		return "events\x00" + name.Value
+	case id.Value == "_views" && !isGlob(name.Value):
+		return "views\x00" + name.Value
+	}
+	return ""
 }
 
 // memoKey names a sub-expression worth evaluating once per call: helper
@@ -231,7 +258,7 @@ func (fc *fastCompiler) node(n ast.Node) (cnode, bool) {
 			return c, ok
 		}
 		if s := fc.slot(memoKey(n)); s >= 0 {
-			c.b = memoBool(s, c.b)
+			c.b = memoize(s, c.b, memoB)
 		}
 		return c, true
 	}
@@ -434,7 +461,7 @@ func (fc *fastCompiler) call(n *ast.CallNode) (cnode, bool) {
 		key := s.Value
 		var f anyFn = func(fr *frame) (any, bool) { return fr.env.Traits[key], true }
 		if slot >= 0 {
-			f = memoAny(slot, f)
+			f = memoize(slot, f, memoA)
 		}
 		return cnode{kind: kAny, a: f}, true
 	case "_events", "_views":
@@ -453,6 +480,22 @@ func (fc *fastCompiler) call(n *ast.CallNode) (cnode, bool) {
 		}
 		var f intFn
 		switch {
+		case name.kind == kStr && name.isConst && fc.slot(historyKey(n)) >= 0:
+			// The History is read from the map once per call and shared
+			// by every window over the same name.
+			key, hs := name.cval.(string), fc.slot(historyKey(n))
+			f = func(fr *frame) (int64, bool) {
+				c := &fr.memo[hs]
+				if c.gen != fr.gen {
+					if views {
+						c.h = fr.env.Views[key]
+					} else {
+						c.h = fr.env.Events[key]
+					}
+					c.gen = fr.gen
+				}
+				return int64(int(c.h.CountSince(sinceMillis(fr.nowMilli(), window)))), true
+			}
 		case name.kind == kStr && name.isConst:
 			key := name.cval.(string)
 			if views {
@@ -484,54 +527,33 @@ func (fc *fastCompiler) call(n *ast.CallNode) (cnode, bool) {
 			return cnode{}, false
 		}
 		if slot >= 0 {
-			f = memoInt(slot, f)
+			f = memoize(slot, f, memoN)
 		}
 		return cnode{kind: kInt, i: f}, true
 	}
 	return cnode{}, false
 }
 
-func memoBool(slot int, f boolFn) boolFn {
-	return func(fr *frame) (bool, bool) {
+// memoize wraps f so that it runs at most once per call (frame
+// generation) in memo slot slot; field picks the slot's field of T.
+func memoize[T any](slot int, f func(*frame) (T, bool), field func(*memo) *T) func(*frame) (T, bool) {
+	return func(fr *frame) (T, bool) {
 		m := &fr.memo[slot]
+		p := field(m)
 		if m.gen == fr.gen {
-			return m.b, true
+			return *p, true
 		}
 		v, ok := f(fr)
 		if ok {
-			m.gen, m.b = fr.gen, v
+			m.gen, *p = fr.gen, v
 		}
 		return v, ok
 	}
 }
 
-func memoInt(slot int, f intFn) intFn {
-	return func(fr *frame) (int64, bool) {
-		m := &fr.memo[slot]
-		if m.gen == fr.gen {
-			return m.n, true
-		}
-		v, ok := f(fr)
-		if ok {
-			m.gen, m.n = fr.gen, v
-		}
-		return v, ok
-	}
-}
-
-func memoAny(slot int, f anyFn) anyFn {
-	return func(fr *frame) (any, bool) {
-		m := &fr.memo[slot]
-		if m.gen == fr.gen {
-			return m.a, true
-		}
-		v, ok := f(fr)
-		if ok {
-			m.gen, m.a = fr.gen, v
-		}
-		return v, ok
-	}
-}
+func memoB(m *memo) *bool  { return &m.b }
+func memoN(m *memo) *int64 { return &m.n }
+func memoA(m *memo) *any   { return &m.a }
 
 func (fc *fastCompiler) builtin(n *ast.BuiltinNode) (cnode, bool) {
 	if n.Name != "len" || len(n.Arguments) != 1 {
@@ -651,6 +673,11 @@ func (fc *fastCompiler) binary(n *ast.BinaryNode) (cnode, bool) {
 	l, ok := fc.node(n.Left)
 	if !ok {
 		return cnode{}, false
+	}
+	if n.Operator == "in" {
+		if rg, ok := n.Right.(*ast.BinaryNode); ok && rg.Operator == ".." {
+			return inRange(l, rg)
+		}
 	}
 	r, ok := fc.node(n.Right)
 	if !ok {
@@ -815,8 +842,9 @@ func numF(v val) float64 {
 	return v.f
 }
 
-// valLess orders two vals as runtime.Less does; ok is false where expr
-// fails (mismatched or unordered kinds).
+// valCompare applies op (<, <=, >, >=) to two vals as runtime.Less and
+// friends do; ok is false where expr fails (mismatched or unordered
+// kinds).
 func valCompare(op string, a, b val) (bool, bool) {
 	var c int
 	switch {
@@ -850,6 +878,19 @@ func valCompare(op string, a, b val) (bool, bool) {
 		return c >= 0, true
 	}
 	return false, false
+}
+
+// floatCmp returns the comparison op on float64s.
+func floatCmp(op string) func(a, b float64) bool {
+	switch op {
+	case "<":
+		return func(a, b float64) bool { return a < b }
+	case "<=":
+		return func(a, b float64) bool { return a <= b }
+	case ">":
+		return func(a, b float64) bool { return a > b }
+	}
+	return func(a, b float64) bool { return a >= b }
 }
 
 func cmp3(a, b int64) int {
@@ -943,7 +984,12 @@ func compare(op string, l, r cnode) (boolFn, bool) {
 		}, true
 	}
 	if l.kind == kAny && r.isConst && (r.kind == kFloat || r.kind == kInt) {
+		// traits.x <op> number, the commonest numeric rule: a float64
+		// trait compares as float64 whatever the literal (runtime.Less
+		// converts both sides when either is a float).
 		a, k := l.a, constVal(r.cval)
+		kf := numF(k)
+		less := floatCmp(op)
 		return func(fr *frame) (bool, bool) {
 			v, ok := a(fr)
 			if !ok {
@@ -951,7 +997,7 @@ func compare(op string, l, r cnode) (boolFn, bool) {
 			}
 			switch x := v.(type) {
 			case float64:
-				return valCompare(op, val{k: kFloat, f: x}, k)
+				return less(x, kf), true
 			case int:
 				return valCompare(op, val{k: kInt, i: int64(x)}, k)
 			case int64:
@@ -1078,10 +1124,11 @@ func matches(l, r cnode) (boolFn, bool) {
 // smallSet is the number of strings up to which a linear scan beats a map.
 const smallSet = 8
 
-// in compiles `l in r`. A literal array of strings (or, with an int
-// needle, of integers) is what expr's optimizer turns into a map lookup,
-// so those follow map semantics; other literal arrays compare each
-// element with runtime.Equal semantics.
+// in compiles `l in r`. A non-empty literal array of strings is what
+// expr's optimizer turns into a map[string]struct{} lookup, so it follows
+// map semantics; other literal arrays compare each element with
+// runtime.Equal semantics (an all-int array with an int needle, which the
+// optimizer also turns into a map, gives the same answers either way).
 func in(n *ast.BinaryNode, l, r cnode) (boolFn, bool) {
 	switch r.kind {
 	case kArray:
@@ -1364,4 +1411,32 @@ func arithVal(op string, a, b val) val {
 		return val{k: kFloat, f: x / y}
 	}
 	return val{} // % on floats
+}
+
+// inRange compiles x in lo..hi with integer literal bounds. expr builds
+// the []int at run time and compares each element with runtime.Equal (or,
+// for an int x, its optimizer tests lo <= x && x <= hi): an integer is in
+// when lo <= x <= hi, a float when it is integral and in bounds, anything
+// else is not.
+func inRange(l cnode, rg *ast.BinaryNode) (cnode, bool) {
+	from, ok1 := rg.Left.(*ast.IntegerNode)
+	to, ok2 := rg.Right.(*ast.IntegerNode)
+	lv, ok3 := toVal(l)
+	if !ok1 || !ok2 || !ok3 {
+		return cnode{}, false
+	}
+	lo, hi := int64(from.Value), int64(to.Value)
+	return cnode{kind: kBool, b: func(fr *frame) (bool, bool) {
+		v, ok := lv(fr)
+		if !ok {
+			return false, false
+		}
+		switch v.k {
+		case kInt:
+			return lo <= v.i && v.i <= hi, true
+		case kFloat:
+			return v.f >= float64(lo) && v.f <= float64(hi) && v.f == math.Trunc(v.f), true
+		}
+		return false, true
+	}}, true
 }

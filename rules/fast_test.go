@@ -96,6 +96,13 @@ var shapes = []string{
 	`session.count in [1, 2, 3]`,
 	`session.count in [1, 2.5]`,
 	`session.count in []`,
+	`session.count in 1..5`,
+	`session.count not in 3..4`,
+	`traits.age in 18..30`,
+	`traits.plan in 1..3`,
+	`len(traits.plan) in 1..3`,
+	`len(page.path) in 5..2`,
+	`random * 10 in 0..5`,
 	`location.countryCode in ["US", "CA"]`,
 	`location.countryCode in ["US", 1]`,
 	`len(traits.plan) > 2`,
@@ -193,7 +200,7 @@ func TestFastPathShapes(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	var st diffStats
 	vmSet := s.withoutFastPath()
-	for k := range 800 {
+	for k := range iterations(800) {
 		diffCheck(t, s, vmSet, genEnv(r, k%2 == 1), &st)
 	}
 	t.Logf("fast answers %d, bails %d", st.fast, st.bail)
@@ -219,7 +226,7 @@ func TestFastPathGenerated(t *testing.T) {
 		r := rand.New(rand.NewPCG(seed, 9))
 		var plain, odd diffStats
 		vmSet := s.withoutFastPath()
-		for k := range 200 {
+		for k := range iterations(200) {
 			if k%2 == 0 {
 				diffCheck(t, s, vmSet, genEnv(r, false), &plain)
 			} else {
@@ -293,6 +300,9 @@ func genBool(r *rand.Rand, depth int) string {
 	case 2:
 		return pick(r, strs) + pick(r, []string{" < ", " >= ", " == ", " != "}) + pick(r, strs)
 	case 3:
+		if r.IntN(3) == 0 {
+			return pick(r, append(nums, anyv...)) + " in " + pick(r, []string{"1..5", "18..30", "0..0", "3..1"})
+		}
 		return pick(r, append(strs, anyv...)) + pick(r, []string{" in ", " not in "}) + pick(r, lists)
 	case 4:
 		return pick(r, append(strs, anyv...)) + pick(r, []string{" startsWith ", " endsWith ", " contains "}) + pick(r, strs)
@@ -331,7 +341,7 @@ func fastFuzzOne(t *testing.T, exprSeed, envSeed uint64) (valid, compiled bool) 
 
 func TestFastPathRandom(t *testing.T) {
 	n, compiled := 0, 0
-	for seed := range uint64(1500) {
+	for seed := range uint64(iterations(1500)) {
 		valid, c := fastFuzzOne(t, seed, seed)
 		if valid {
 			n++
@@ -453,14 +463,15 @@ func TestSharedSubexpressions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// eventCount("purchase", "30d"), traits.plan and traits.plan == "pro".
-	if s.prog.memoSlots != 3 {
-		t.Errorf("memo slots = %d, want 3", s.prog.memoSlots)
+	// eventCount("purchase", "30d"), traits.plan, traits.plan == "pro"
+	// and the purchase History (read by both windows).
+	if s.prog.memoSlots != 4 {
+		t.Errorf("memo slots = %d, want 4", s.prog.memoSlots)
 	}
 	r := rand.New(rand.NewPCG(7, 7))
 	var st diffStats
 	vmSet := s.withoutFastPath()
-	for range 300 {
+	for range iterations(300) {
 		diffCheck(t, s, vmSet, genEnv(r, false), &st)
 	}
 	// Repeated Match calls on one runner must not reuse the previous
@@ -476,5 +487,27 @@ func TestSharedSubexpressions(t *testing.T) {
 		if err := s.Match(e2, m); err != nil || m[0] || m[1] || m[2] {
 			t.Fatalf("e2: %v %v", m, err)
 		}
+	}
+}
+
+// iterations scales a test's iteration count down under the race
+// detector, which makes these differential loops several times slower.
+func iterations(n int) int {
+	if raceEnabled {
+		return n / 5
+	}
+	return n
+}
+
+// BenchmarkMatchN shows how Match cost grows with the number of generated
+// audiences (the cost should be linear, with no cliff).
+func BenchmarkMatchN(b *testing.B) {
+	env := genEnv(rand.New(rand.NewPCG(5, 5)), false)
+	for _, n := range []int{1, 10, 100, 1000} {
+		s, err := Parse("gen.yaml", genRules(1, n))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) { benchMatch(b, s, env) })
 	}
 }

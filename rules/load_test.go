@@ -156,11 +156,24 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Audiences) != 7 || len(s.Experiences) != 3 {
+	if len(s.Audiences) != 8 || len(s.Experiences) != 3 {
 		t.Fatalf("got %d audiences and %d experiences", len(s.Audiences), len(s.Experiences))
 	}
 	if got := s.Audiences[0].Pos; got != (Pos{File: "testdata/example.yaml", Line: 4, Column: 5}) {
 		t.Errorf("audience position %+v", got)
+	}
+	for i, a := range s.Audiences {
+		if !s.Compiled(i) {
+			t.Errorf("audience %q is not on the fast path", a.ID)
+		}
+	}
+	env := testEnv()
+	env.Traits = map[string]any{"email": "ann@acme.com", "teams": []any{"ops"}}
+	env.Page.Query = map[string]string{"ref": "intranet"}
+	env.Session.AverageSessionLength = 150
+	m := make([]bool, len(s.Audiences))
+	if err := s.Match(env, m); err != nil || !m[s.AudienceIndex("audience-acme-staff")] {
+		t.Errorf("audience-acme-staff: %v %v", m, err)
 	}
 	_, err = Load("testdata/no-such-file.yaml")
 	if !errors.Is(err, os.ErrNotExist) || errors.Is(err, ErrInvalid) {

@@ -9,6 +9,11 @@ import (
 // long as Set.Audiences (or the audience index is out of range).
 var ErrMatchLen = errors.New("rules: matched must have one entry per audience")
 
+// ErrNotCompiled is returned by Match for a Set with audiences that was
+// built by hand rather than returned by Parse or Load: its rules were never
+// compiled, so nothing matches.
+var ErrNotCompiled = errors.New("rules: set not compiled (use Parse or Load)")
+
 // Match evaluates every audience over env and stores the outcome in
 // matched[i] for s.Audiences[i]; len(matched) must be len(s.Audiences).
 // Each audience is evaluated exactly once, after the audiences it reads
@@ -17,14 +22,20 @@ var ErrMatchLen = errors.New("rules: matched must have one entry per audience")
 // while the other audiences still evaluate.
 //
 // Match is safe for concurrent use; env is only read, and only during the
-// call. A nil or empty Set matches nothing and returns nil. On the warm
-// path Match allocates nothing.
+// call. A nil or empty Set matches nothing and returns nil. A warm Match
+// allocates nothing when no rule fails; of the rules expr's VM runs (see
+// [Set.Compiled]), those reading nested trait maps, page.query or
+// location.coordinates may allocate a little.
 func (s *Set) Match(env *Env, matched []bool) error {
 	if s == nil || s.prog == nil {
-		if s != nil && len(s.Audiences) != len(matched) {
+		switch {
+		case s == nil || len(s.Audiences) == 0:
+			return nil
+		case len(s.Audiences) != len(matched):
 			return ErrMatchLen
 		}
-		return nil
+		clear(matched)
+		return ErrNotCompiled
 	}
 	if len(matched) != len(s.Audiences) {
 		return ErrMatchLen
@@ -114,10 +125,14 @@ func (s *Set) runErr(i int, err error) error {
 	return fmt.Errorf("rules: audience %q: %w", s.Audiences[i].ID, err)
 }
 
-// get takes a runner from the pool and points it at one call's env.
+// get takes a runner from the pool and loads one call's env into it. The
+// env is copied (into the VM's box, which the fast path reads too) rather
+// than referenced, so the caller's Env does not escape to the heap.
 func (pr *program) get(env *Env, matched []bool) *runner {
 	r := pr.pool.Get().(*runner)
-	r.fr.env, r.fr.matched, r.fr.nowSet = env, matched, false
+	r.env.Env = *env
+	r.env.matched = matched
+	r.fr.env, r.fr.matched, r.fr.nowSet = &r.env.Env, matched, false
 	if r.fr.gen++; r.fr.gen == 0 { // wrapped: forget every memo
 		clear(r.fr.memo)
 		r.fr.gen = 1
@@ -128,11 +143,8 @@ func (pr *program) get(env *Env, matched []bool) *runner {
 // put clears the runner's references to the caller's data and pools it.
 func (pr *program) put(r *runner) {
 	r.fr.env, r.fr.matched = nil, nil
-	if r.vmReady {
-		r.env.Env = Env{}
-		r.env.matched = nil
-		r.vmReady = false
-	}
+	r.env.Env = Env{}
+	r.env.matched = nil
 	pr.pool.Put(r)
 }
 
@@ -143,13 +155,6 @@ func (r *runner) eval(pr *program, i int) (bool, error) {
 		if v, ok := f(&r.fr); ok {
 			return v, nil
 		}
-	}
-	if !r.vmReady {
-		// The VM reads its own copy of the env (see newRunner); made once
-		// per call, and only when some audience needs the VM.
-		r.env.Env = *r.fr.env
-		r.env.matched = r.fr.matched
-		r.vmReady = true
 	}
 	out, err := r.vm.Run(pr.progs[i], r.box)
 	if err != nil {

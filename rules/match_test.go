@@ -306,6 +306,11 @@ func TestMatchNilSet(t *testing.T) {
 	if err := (&Set{}).Match(testEnv(), nil); err != nil {
 		t.Error(err)
 	}
+	hand := &Set{Audiences: []Audience{{ID: "a", When: "true"}}}
+	m := []bool{true}
+	if err := hand.Match(testEnv(), m); !errors.Is(err, ErrNotCompiled) || m[0] {
+		t.Errorf("hand-built set: %v %v", m, err)
+	}
 }
 
 func TestMatchConcurrent(t *testing.T) {
@@ -362,6 +367,14 @@ func TestMatchAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(200, func() { _ = s.Match(env, m) }); n != 0 {
 		t.Errorf("Match allocates %v times per call, want 0", n)
+	}
+	// The engine builds its Env on the stack for each request: Match must
+	// not make it escape.
+	if n := testing.AllocsPerRun(200, func() {
+		local := Env{Traits: env.Traits, Location: env.Location, Session: env.Session, Now: env.Now, Events: env.Events}
+		_ = s.Match(&local, m)
+	}); n != 0 {
+		t.Errorf("Match with a stack Env allocates %v times per call, want 0", n)
 	}
 }
 

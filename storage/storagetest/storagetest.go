@@ -411,6 +411,15 @@ func testBackupRestore(t *testing.T, open func(t *testing.T) storage.Store) {
 	if got := scanAll(t, fresh, ""); !slices.Equal(got, want) {
 		t.Fatalf("restored empty store holds %q, want %q", got, want)
 	}
+
+	// Writes after a Restore win over the restored values, in a store
+	// whose own history was shorter than the snapshot's.
+	mustApply(t, fresh, set("p/1", "after restore"), del("p/2"))
+	wantValue(t, fresh, "p/1", "after restore")
+	wantMissing(t, fresh, "p/2")
+	// The source keeps working after a Backup.
+	mustApply(t, src, set("p/1", "source after backup"))
+	wantValue(t, src, "p/1", "source after backup")
 }
 
 func testCancelled(t *testing.T, open func(t *testing.T) storage.Store) {

@@ -42,7 +42,6 @@ func main() {
 		blockCache  = flag.Int64("blockcache", 0, "BadgerOptions.BlockCacheSize (0: default)")
 		indexCache  = flag.Int64("indexcache", 0, "BadgerOptions.IndexCacheSize (0: all in memory)")
 		compactors  = flag.Int("compactors", 0, "BadgerOptions.NumCompactors (0: default)")
-		readAhead   = flag.Bool("readahead", false, "BadgerOptions.ReadAhead")
 	)
 	flag.Parse()
 	if *dir == "" {
@@ -56,7 +55,6 @@ func main() {
 		BlockCacheSize: *blockCache,
 		IndexCacheSize: *indexCache,
 		NumCompactors:  *compactors,
-		ReadAhead:      *readAhead,
 	}
 	ctx := context.Background()
 

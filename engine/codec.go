@@ -1,0 +1,549 @@
+package engine
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/tailorhq/tailor/rules"
+)
+
+// recordFormatBinary is the first byte of a record in the compact binary
+// format, the one written since format 1 (JSON, still read). Its layout is
+// the fields of record in declaration order: strings and byte runs as a
+// uvarint length and the bytes, integers as varints, float64s as 8
+// little-endian bytes of their IEEE 754 bits, maps and slices as a uvarint
+// count and their entries (map keys sorted, so a record always encodes to
+// the same bytes). Trait values are tagged (valueNil ... valueMap). A
+// change to the layout needs a new format byte; decodeRecord keeps
+// reading every format ever written.
+const recordFormatBinary = 2
+
+// Tags of trait values in the binary format.
+const (
+	valueNil = iota
+	valueFalse
+	valueTrue
+	valueNumber
+	valueString
+	valueArray
+	valueMap
+)
+
+// maxValueDepth bounds the nesting of trait values the decoder accepts, so
+// crafted input cannot exhaust the stack (validation allows
+// MaxTraitsDepth).
+const maxValueDepth = 64
+
+var errCorrupt = errors.New("tailor: corrupt profile record")
+
+// encoder appends a record in the binary format. keys is scratch for
+// sorting map keys; nested maps use it as a stack.
+type encoder struct {
+	b    []byte
+	keys []string
+}
+
+func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) float(f float64)  { e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(f)) }
+
+func (e *encoder) str(s string) {
+	e.uvarint(uint64(len(s)))
+	e.b = append(e.b, s...)
+}
+
+func (e *encoder) bool(v bool) {
+	if v {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+
+// sortedKeys pushes the keys of m on e.keys, sorted, and returns where
+// they start; the caller reads e.keys[start:start+len(m)] (re-slicing
+// after any nested push) and truncates e.keys to start when done.
+func sortedKeys[V any](e *encoder, m map[string]V) int {
+	start := len(e.keys)
+	for k := range m {
+		e.keys = append(e.keys, k)
+	}
+	slices.Sort(e.keys[start:])
+	return start
+}
+
+func (e *encoder) record(r *record) error {
+	e.str(r.ID)
+	e.str(r.StableID)
+	e.float(r.Random)
+	e.str(r.UserID)
+	e.uvarint(uint64(len(r.Merged)))
+	for _, m := range r.Merged {
+		e.str(m)
+	}
+	e.varint(r.Created)
+	e.varint(r.Updated)
+	if err := e.valueMap(r.Traits, 0); err != nil {
+		return err
+	}
+	e.location(&r.Location)
+	e.str(r.Device.Type)
+	e.str(r.Device.OS)
+	e.str(r.Device.Browser)
+	e.str(r.UserAgent)
+	e.str(r.Locale)
+	e.page(&r.Page)
+	c := &r.Campaign
+	for _, s := range [...]string{c.Name, c.Source, c.Medium, c.Term, c.Content} {
+		e.str(s)
+	}
+	s := &r.Session
+	e.str(s.ID)
+	e.varint(s.Count)
+	e.varint(s.Start)
+	e.varint(s.LastSeen)
+	e.page(&s.LandingPage)
+	e.bool(s.Landed)
+	e.varint(s.PastLength)
+	e.histories(r.Events)
+	e.histories(r.Views)
+
+	start := sortedKeys(e, r.Sticky)
+	e.uvarint(uint64(len(r.Sticky)))
+	for _, k := range e.keys[start:] {
+		as := r.Sticky[k]
+		e.str(k)
+		e.varint(int64(as.Variant))
+		e.varint(int64(as.Bucket))
+	}
+	e.keys = e.keys[:start]
+
+	start = sortedKeys(e, r.Exposed)
+	e.uvarint(uint64(len(r.Exposed)))
+	for _, k := range e.keys[start:] {
+		vs := r.Exposed[k]
+		e.str(k)
+		e.uvarint(uint64(len(vs)))
+		for _, v := range vs {
+			e.varint(int64(v))
+		}
+	}
+	e.keys = e.keys[:start]
+	return nil
+}
+
+func (e *encoder) location(l *Location) {
+	if c := l.Coordinates; c != nil {
+		e.b = append(e.b, 1)
+		e.float(c.Latitude)
+		e.float(c.Longitude)
+	} else {
+		e.b = append(e.b, 0)
+	}
+	for _, s := range [...]string{l.City, l.PostalCode, l.Region, l.RegionCode, l.Country, l.CountryCode, l.Continent, l.Timezone} {
+		e.str(s)
+	}
+}
+
+// page encodes p; its query is counted plus one, so that 0 means nil and
+// an empty query survives as empty.
+func (e *encoder) page(p *Page) {
+	e.str(p.URL)
+	e.str(p.Path)
+	if p.Query == nil {
+		e.uvarint(0)
+	} else {
+		start := sortedKeys(e, p.Query)
+		e.uvarint(uint64(len(p.Query)) + 1)
+		for _, k := range e.keys[start:] {
+			e.str(k)
+			e.str(p.Query[k])
+		}
+		e.keys = e.keys[:start]
+	}
+	e.str(p.Referrer)
+	e.str(p.Search)
+	e.str(p.Title)
+}
+
+func (e *encoder) histories(m map[string]*rules.History) {
+	start := sortedKeys(e, m)
+	e.uvarint(uint64(len(m)))
+	for _, k := range e.keys[start:] {
+		h := m[k]
+		e.str(k)
+		if h == nil {
+			h = &rules.History{}
+		}
+		e.varint(h.Count)
+		e.varint(h.First)
+		e.varint(h.Last)
+		e.uvarint(uint64(len(h.Days)))
+		for _, d := range h.Days {
+			e.varint(int64(d.Day))
+			e.varint(int64(d.N))
+		}
+	}
+	e.keys = e.keys[:start]
+}
+
+// valueMap encodes a map of trait values: its count, then sorted keys
+// with their values.
+func (e *encoder) valueMap(m map[string]any, depth int) error {
+	start := sortedKeys(e, m)
+	n := len(m)
+	e.uvarint(uint64(n))
+	for i := range n {
+		k := e.keys[start+i] // re-sliced: nested maps push on e.keys
+		e.str(k)
+		if err := e.value(m[k], depth+1); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	e.keys = e.keys[:start]
+	return nil
+}
+
+func (e *encoder) value(v any, depth int) error {
+	if depth > maxValueDepth {
+		return errors.New("nested too deep")
+	}
+	switch x := v.(type) {
+	case nil:
+		e.b = append(e.b, valueNil)
+	case bool:
+		if x {
+			e.b = append(e.b, valueTrue)
+		} else {
+			e.b = append(e.b, valueFalse)
+		}
+	case float64:
+		e.b = append(e.b, valueNumber)
+		e.float(x)
+	case string:
+		e.b = append(e.b, valueString)
+		e.str(x)
+	case []any:
+		e.b = append(e.b, valueArray)
+		e.uvarint(uint64(len(x)))
+		for _, y := range x {
+			if err := e.value(y, depth+1); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		e.b = append(e.b, valueMap)
+		return e.valueMap(x, depth)
+	default:
+		// Any other Go value (a caller's int, struct, json.Number) is
+		// stored as JSON would store it, so both formats read back the
+		// same generic value.
+		j, err := json.Marshal(x)
+		if err != nil {
+			return err
+		}
+		var g any
+		if err := json.Unmarshal(j, &g); err != nil {
+			return err
+		}
+		return e.value(g, depth)
+	}
+	return nil
+}
+
+// decoder reads a record in the binary format. Strings are substrings of
+// s, one copy of the whole input, so decoding allocates per map and slice
+// rather than per string. Every read is bounds-checked: garbage gives
+// errCorrupt, never a panic.
+type decoder struct {
+	s   string
+	i   int
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errCorrupt
+	}
+	d.i = len(d.s)
+}
+
+func (d *decoder) uvarint() uint64 {
+	var v uint64
+	var shift uint
+	for k := 0; k < binary.MaxVarintLen64; k++ {
+		if d.i >= len(d.s) {
+			d.fail()
+			return 0
+		}
+		c := d.s[d.i]
+		d.i++
+		if c < 0x80 {
+			if k == binary.MaxVarintLen64-1 && c > 1 {
+				d.fail()
+				return 0
+			}
+			return v | uint64(c)<<shift
+		}
+		v |= uint64(c&0x7f) << shift
+		shift += 7
+	}
+	d.fail()
+	return 0
+}
+
+func (d *decoder) varint() int64 {
+	u := d.uvarint()
+	x := int64(u >> 1)
+	if u&1 != 0 {
+		x = ^x
+	}
+	return x
+}
+
+// int reads a varint that must fit an int32-sized count or index.
+func (d *decoder) int() int {
+	v := d.varint()
+	if v < math.MinInt32 || v > math.MaxInt32 {
+		d.fail()
+		return 0
+	}
+	return int(v)
+}
+
+// count reads a length of elements each taking at least min bytes, and
+// checks that many bytes remain, so garbage cannot make the decoder
+// allocate more than the input's size.
+func (d *decoder) count(min int) int {
+	n := d.uvarint()
+	if n > uint64(len(d.s)-d.i)/uint64(min) {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) float() float64 {
+	if len(d.s)-d.i < 8 {
+		d.fail()
+		return 0
+	}
+	var b [8]byte
+	copy(b[:], d.s[d.i:d.i+8])
+	d.i += 8
+	return math.Float64frombits(binary.LittleEndian.Uint64(b[:]))
+}
+
+func (d *decoder) byte() byte {
+	if d.i >= len(d.s) {
+		d.fail()
+		return 0
+	}
+	c := d.s[d.i]
+	d.i++
+	return c
+}
+
+func (d *decoder) bool() bool {
+	switch d.byte() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	d.fail()
+	return false
+}
+
+func (d *decoder) str() string {
+	n := d.count(1)
+	s := d.s[d.i : d.i+n]
+	d.i += n
+	return s
+}
+
+func decodeBinary(b []byte) (*record, error) {
+	d := &decoder{s: string(b)}
+	r := new(record)
+	r.ID = d.str()
+	r.StableID = d.str()
+	r.Random = d.float()
+	r.UserID = d.str()
+	if n := d.count(1); n > 0 {
+		r.Merged = make([]string, n)
+		for i := range r.Merged {
+			r.Merged[i] = d.str()
+		}
+	}
+	r.Created = d.varint()
+	r.Updated = d.varint()
+	r.Traits = d.valueMap(0)
+	d.location(&r.Location)
+	r.Device.Type = d.str()
+	r.Device.OS = d.str()
+	r.Device.Browser = d.str()
+	r.UserAgent = d.str()
+	r.Locale = d.str()
+	d.page(&r.Page)
+	c := &r.Campaign
+	for _, p := range [...]*string{&c.Name, &c.Source, &c.Medium, &c.Term, &c.Content} {
+		*p = d.str()
+	}
+	s := &r.Session
+	s.ID = d.str()
+	s.Count = d.varint()
+	s.Start = d.varint()
+	s.LastSeen = d.varint()
+	d.page(&s.LandingPage)
+	s.Landed = d.bool()
+	s.PastLength = d.varint()
+	r.Events = d.histories()
+	r.Views = d.histories()
+	if n := d.count(3); n > 0 {
+		r.Sticky = make(map[string]Assignment, n)
+		for range n {
+			k := d.str()
+			r.Sticky[k] = Assignment{Variant: d.int(), Bucket: d.int()}
+		}
+	}
+	if n := d.count(2); n > 0 {
+		r.Exposed = make(map[string][]int, n)
+		for range n {
+			k := d.str()
+			vs := make([]int, d.count(1))
+			for i := range vs {
+				vs[i] = d.int()
+			}
+			r.Exposed[k] = vs
+		}
+	}
+	if d.err == nil && d.i != len(d.s) {
+		d.err = errCorrupt // trailing bytes
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return r, nil
+}
+
+func (d *decoder) location(l *Location) {
+	if d.bool() {
+		l.Coordinates = &Coordinates{Latitude: d.float(), Longitude: d.float()}
+	}
+	for _, p := range [...]*string{&l.City, &l.PostalCode, &l.Region, &l.RegionCode, &l.Country, &l.CountryCode, &l.Continent, &l.Timezone} {
+		*p = d.str()
+	}
+}
+
+func (d *decoder) page(p *Page) {
+	p.URL = d.str()
+	p.Path = d.str()
+	if n := d.uvarint(); n > 0 {
+		n--
+		if n > uint64(len(d.s)-d.i)/2 {
+			d.fail()
+			return
+		}
+		p.Query = make(map[string]string, n)
+		for range n {
+			k := d.str()
+			p.Query[k] = d.str()
+		}
+	}
+	p.Referrer = d.str()
+	p.Search = d.str()
+	p.Title = d.str()
+}
+
+// histories decodes a history map. The histories and their daily counts
+// share two allocations; each Days slice is capped at its length so an
+// append never writes into its neighbour.
+func (d *decoder) histories() map[string]*rules.History {
+	n := d.count(5)
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]*rules.History, n)
+	hs := make([]rules.History, n)
+	var days []rules.DayCount
+	for i := range hs {
+		k := d.str()
+		h := &hs[i]
+		h.Count = d.varint()
+		h.First = d.varint()
+		h.Last = d.varint()
+		if nd := d.count(2); nd > 0 {
+			if cap(days)-len(days) < nd {
+				// Room for this history's days and, as a guess, as many
+				// per remaining history, bounded by what the remaining
+				// input can hold (a day takes at least 2 bytes).
+				c := min(nd*(n-i), nd+(len(d.s)-d.i)/2)
+				days = make([]rules.DayCount, 0, c)
+			}
+			start := len(days)
+			for range nd {
+				days = append(days, rules.DayCount{Day: int32(d.int()), N: int32(d.int())})
+			}
+			h.Days = days[start:len(days):len(days)]
+		}
+		m[k] = h
+	}
+	return m
+}
+
+func (d *decoder) valueMap(depth int) map[string]any {
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]any, n)
+	for range n {
+		k := d.str()
+		m[k] = d.value(depth + 1)
+		if d.err != nil {
+			return nil
+		}
+	}
+	return m
+}
+
+func (d *decoder) value(depth int) any {
+	if depth > maxValueDepth {
+		d.fail()
+		return nil
+	}
+	switch d.byte() {
+	case valueNil:
+		return nil
+	case valueFalse:
+		return false
+	case valueTrue:
+		return true
+	case valueNumber:
+		return d.float()
+	case valueString:
+		return d.str()
+	case valueArray:
+		a := make([]any, d.count(1))
+		for i := range a {
+			a[i] = d.value(depth + 1)
+			if d.err != nil {
+				return nil
+			}
+		}
+		return a
+	case valueMap:
+		m := d.valueMap(depth)
+		if m == nil {
+			// An empty nested map stays a map, as JSON would give it.
+			m = map[string]any{}
+		}
+		return m
+	}
+	d.fail()
+	return nil
+}

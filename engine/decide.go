@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/tailorhq/tailor/rules"
+)
+
+// Assignment is a sticky variant with the bucket version it was drawn
+// under. An assignment whose bucket version is not the experience's
+// current one is ignored (and dropped by Identify).
+type Assignment struct {
+	Variant int `json:"v"`
+	Bucket  int `json:"b"`
+}
+
+// Visitor is whom Allocate and Decider.Decide allocate variants for.
+type Visitor struct {
+	// StableID is what the allocation draws hash: Profile.StableID for a
+	// stored profile, or any stable key of the visitor (a user or device
+	// id) when evaluating without the store.
+	StableID string
+	// Sticky holds the visitor's stored sticky assignments by experience
+	// id; nil means none. It is only read.
+	Sticky map[string]Assignment
+}
+
+// Decision says that a visitor is in one experience and with which
+// variant.
+type Decision struct {
+	// Experience is the index of the experience in rules.Set.Experiences.
+	Experience int
+	// Variant is the selected variant; 0 is the baseline.
+	Variant int
+	// Stored reports that the variant came from a sticky assignment in
+	// Visitor.Sticky rather than from a fresh draw.
+	Stored bool
+}
+
+// Allocate decides, for every experience of rs in order (rules order is
+// priority), whether the visitor is in it and with which variant, and
+// appends a Decision for each experience the visitor is in to dst, which it
+// returns (pass dst[:0] to reuse a slice). matched holds the audience
+// outcomes, index as rs.Audiences (as rules.Set.Match leaves them); now is
+// the time schedules are checked against.
+//
+// The rules are SPEC section 3 step 7: an experience that is not running or
+// outside its schedule is skipped; a sticky experience with a stored
+// assignment of the current bucket version keeps that variant; otherwise
+// the audience must match, the namespace draw must fall in the
+// experience's range, the traffic draw must be below the traffic share, and
+// the distribution draw picks the variant. Draws hash the visitor's
+// StableID, so a visitor gets the same variants on every call and machine.
+//
+// Allocate allocates nothing when dst has room for the decisions. It is
+// safe for concurrent use and only reads its arguments.
+func Allocate(rs *rules.Set, matched []bool, v Visitor, now time.Time, dst []Decision) []Decision {
+	for i := range rs.Experiences {
+		if variant, stored, ok := allocate(&rs.Experiences[i], v, matched, now); ok {
+			dst = append(dst, Decision{Experience: i, Variant: variant, Stored: stored})
+		}
+	}
+	return dst
+}
+
+// allocate decides whether visitor v is in experience x and with which
+// variant. stored reports that the variant came from a sticky assignment.
+func allocate(x *rules.Experience, v Visitor, matched []bool, now time.Time) (variant int, stored, ok bool) {
+	if x.Status != rules.StatusRunning {
+		return 0, false, false
+	}
+	if (!x.Start.IsZero() && now.Before(x.Start)) || (!x.End.IsZero() && !now.Before(x.End)) {
+		return 0, false, false
+	}
+	if x.Sticky && v.Sticky != nil {
+		if as, found := v.Sticky[x.ID]; found && as.Bucket == x.BucketVersion && as.Variant >= 0 && as.Variant < x.Variants() {
+			return as.Variant, true, true
+		}
+	}
+	if x.AudienceIndex >= 0 && (x.AudienceIndex >= len(matched) || !matched[x.AudienceIndex]) {
+		return 0, false, false
+	}
+	if ns := x.Namespace; ns != nil {
+		d := draw(tagNamespace, ns.ID, 0, v.StableID)
+		if d < ns.Range[0] || d >= ns.Range[1] {
+			return 0, false, false
+		}
+	}
+	if x.Traffic < 1 && draw(tagTraffic, x.ID, x.BucketVersion, v.StableID) >= x.Traffic {
+		return 0, false, false
+	}
+	return pickVariant(x.Distribution, draw(tagDistribution, x.ID, x.BucketVersion, v.StableID)), false, true
+}
+
+// Decider evaluates audiences and allocates experiences for one visitor
+// at a time without a store: the evaluation Identify performs, for callers
+// that keep profiles themselves or compare tailor with feature-flag SDKs.
+// It keeps scratch space between calls, so a warm Decider allocates
+// nothing per call.
+//
+// The zero value is ready to use. A Decider is not safe for concurrent
+// use: use one per goroutine, or a sync.Pool of them.
+type Decider struct {
+	matched []bool
+}
+
+// Decide evaluates every audience of rs over env, then allocates rs's
+// experiences for v as Allocate does at env.Now (the current time when
+// zero), appending a Decision per experience the visitor is in to dst,
+// which it returns. Matched gives the audience outcomes afterwards.
+//
+// An audience whose rule fails at run time counts as not matched; the
+// decisions are still made and the error (naming the audiences) is
+// returned with them. env is only read, and only during the call.
+func (d *Decider) Decide(rs *rules.Set, env *rules.Env, v Visitor, dst []Decision) ([]Decision, error) {
+	n := len(rs.Audiences)
+	if cap(d.matched) < n {
+		d.matched = make([]bool, n)
+	}
+	d.matched = d.matched[:n]
+	err := rs.Match(env, d.matched)
+	now := env.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	return Allocate(rs, d.matched, v, now, dst), err
+}
+
+// Matched returns the audience outcomes of the last Decide, index as the
+// rule set's Audiences. The slice belongs to d and is overwritten by the
+// next Decide.
+func (d *Decider) Matched() []bool { return d.matched }
