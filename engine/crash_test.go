@@ -101,6 +101,12 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test re-runs the test binary; skipped with -short")
 	}
+	// 20 kills per run; under -race (children several times slower, and
+	// data races are the other tests' job) 8, to keep the package fast.
+	kills := 20
+	if raceEnabled {
+		kills = 8
+	}
 	for _, c := range []struct {
 		name string
 		run  func(t *testing.T, syncWrites bool, kills int)
@@ -111,7 +117,7 @@ func TestCrash(t *testing.T) {
 		for _, sync := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/SyncWrites=%v", c.name, sync), func(t *testing.T) {
 				t.Parallel()
-				c.run(t, sync, 20)
+				c.run(t, sync, kills)
 			})
 		}
 	}
