@@ -193,7 +193,7 @@ func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*
 	id := profileID
 	if id == "" {
 		id = newID()
-	} else {
+	} else if !req.admitted {
 		if err := e.admission.admit(id, now); err != nil {
 			return nil, err
 		}

@@ -220,18 +220,40 @@ func (e *Engine) ImportQueueLen() int {
 //
 // The whole batch is validated before anything is written: every event
 // needs an anonymousId, at most MaxBatchProfiles distinct ones, and
-// Identify's limits apply to the batch as a whole. A failure after
-// validation (overload, store error, cancellation) stops the batch: groups
+// Identify's limits apply to the batch as a whole. Overload (Options.
+// MaxWaiting, ProfileRate) is decided for all groups before the first is
+// applied, and so is identity verification for an untrusted batch (every
+// identify event with a userId must carry its valid userHash when
+// Options.IdentitySecret is set): either refuses the whole batch. A
+// failure after that (store error, cancellation) stops the batch: groups
 // applied before it stay applied. IdentifyBatch is safe for concurrent use.
 func (e *Engine) IdentifyBatch(ctx context.Context, req Request) ([]*Response, error) {
 	if err := validateBatch(&req, e.now()); err != nil {
 		return nil, err
 	}
+	// Identity and overload are decided for the whole batch up front, so
+	// neither can stop it after some groups were written.
+	if err := e.checkBatchProofs(&req); err != nil {
+		return nil, err
+	}
 	groups := groupByAnonymousID(req.Events)
+	ids := make([]string, len(groups))
+	for i, g := range groups {
+		ids[i] = g.id
+	}
+	if err := e.admission.admitAll(ids, e.now()); err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, id := range ids {
+			e.admission.release(id)
+		}
+	}()
 	out := make([]*Response, 0, len(groups))
 	for _, g := range groups {
 		r := req
 		r.Events = g.events
+		r.admitted = true
 		resp, err := e.Identify(ctx, g.id, r)
 		if err != nil {
 			return nil, fmt.Errorf("tailor: batch: profile %q: %w", g.id, err)

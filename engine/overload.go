@@ -98,6 +98,22 @@ func (a *admission) admit(id string, now time.Time) error {
 	return nil
 }
 
+// admitAll admits a call on every id or on none: when one is refused, the
+// ids admitted before it are released (their rate-limit tokens stay
+// spent). IdentifyBatch uses it so that overload never stops a batch
+// halfway, after some of its profiles were written.
+func (a *admission) admitAll(ids []string, now time.Time) error {
+	for i, id := range ids {
+		if err := a.admit(id, now); err != nil {
+			for _, done := range ids[:i] {
+				a.release(done)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
 // release ends a call admitted by admit.
 func (a *admission) release(id string) {
 	if a.maxWaiting == 0 {

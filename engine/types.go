@@ -119,6 +119,7 @@ type Request struct {
 	Untrusted bool `json:"-"`
 
 	identityVerified bool // set by Identify from the events' userHash
+	admitted         bool // IdentifyBatch already admitted the profile (overload.go)
 
 	// queueOps are written in the same atomic store write as the profile:
 	// the import queue's bookkeeping (importqueue.go).

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"maps"
 )
 
@@ -73,6 +74,30 @@ func takeProofs(evs []event, secret []byte, userID string) (verified bool) {
 		evs[i].Event = &cp
 	}
 	return verified
+}
+
+// checkBatchProofs is the all-or-nothing form of the check for
+// IdentifyBatch: an untrusted batch, with a secret configured, is refused
+// before anything is written unless every identify event naming a userId
+// carries that user's valid userHash. It is stricter than Identify (which
+// lets a profile repeat the user id it already has without a proof), so
+// that no group can fail verification after earlier groups were written.
+func (e *Engine) checkBatchProofs(req *Request) error {
+	if !req.Untrusted || len(e.opts.IdentitySecret) == 0 {
+		return nil
+	}
+	for i := range req.Events {
+		ev := &req.Events[i]
+		if ev.Type != EventIdentify || ev.UserID == "" {
+			continue
+		}
+		s, _ := ev.Traits[UserHashTrait].(string)
+		got, err := hex.DecodeString(s)
+		if err != nil || !hmac.Equal(got, userMAC(e.opts.IdentitySecret, ev.UserID)) {
+			return fmt.Errorf("%w (events[%d])", ErrIdentityUnverified, i)
+		}
+	}
+	return nil
 }
 
 // checkIdentity is called under the profile locks when the request would
