@@ -39,7 +39,8 @@ func TestBatchOverloadAllOrNothing(t *testing.T) {
 	go func() { _, err := e.Identify(ctx, hot, req); done <- err }()
 	<-parked
 	go func() { _, err := e.Identify(ctx, hot, req); done <- err }() // the one waiter allowed
-	for e.Waiting(hot) < 2 {                                         // the waiter is admitted before it blocks on the lock
+	// The waiter is admitted before it blocks on the lock.
+	for e.Waiting(hot) < 2 {
 		runtime.Gosched()
 	}
 	before := e.dump(t)
