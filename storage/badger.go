@@ -389,7 +389,9 @@ func (s *Badger) Scan(ctx context.Context, prefix []byte, fn func(key, value []b
 	txn := s.db.NewTransaction(false)
 	defer txn.Discard()
 	// No prefetch: it copies every value into a fresh buffer, and the
-	// callback contract lets us hand out Badger's slice instead.
+	// callback contract lets us hand out Badger's slice instead
+	// (BenchmarkScan with PrefetchSize 16: twice the allocations, no
+	// faster).
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 	defer it.Close()
 	n := 0

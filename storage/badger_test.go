@@ -99,7 +99,7 @@ func TestBadgerDurable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			const writers, perWriter = 8, 25
+			const writers, perWriter = 8, 12
 			value := bytes.Repeat([]byte("v"), 1000) // above ValueThreshold: value log
 			var wg sync.WaitGroup
 			var mu sync.Mutex

@@ -44,16 +44,33 @@ func BenchmarkApply(b *testing.B) {
 	}
 }
 
+// BenchmarkApplyDurableCallers shows how group commit with SyncWrites
+// scales with the number of concurrent callers (goroutines per core × 2
+// cores): one fsync covers every Apply waiting at the time.
+func BenchmarkApplyDurableCallers(b *testing.B) {
+	for _, perCore := range []int{4, 32, 256} {
+		b.Run(fmt.Sprintf("perCore=%d", perCore), func(b *testing.B) {
+			benchApplyParallel(b, storage.BadgerOptions{Dir: b.TempDir(), SyncWrites: true, GCInterval: -1}, perCore)
+		})
+	}
+}
+
 var valueThresholds = []struct {
 	name string
 	size int64
 }{{"256", 256}, {"1m", 1 << 20}}
 
 func benchApply(b *testing.B, opts storage.BadgerOptions) {
+	benchApplyParallel(b, opts, 32)
+}
+
+// benchApplyParallel runs single-op Apply calls of benchValue from
+// perCore goroutines per GOMAXPROCS.
+func benchApplyParallel(b *testing.B, opts storage.BadgerOptions, perCore int) {
 	s := openBadger(b, opts)
 	var next atomic.Uint64
 	b.ReportAllocs()
-	b.SetParallelism(32)
+	b.SetParallelism(perCore)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()

@@ -30,11 +30,12 @@
 // answered with the result of the commit that carried its batch; a batch is
 // never split across transactions, and a batch too big for one transaction
 // fails alone. Throughput with SyncWrites therefore grows with the number of
-// concurrent callers: on the 2-core VM tailor is benchmarked on, 64
-// goroutines writing 1 KB values reached a median of 31,000 acknowledged,
-// fsynced Apply calls per second grouped against 1,200 ungrouped
-// (BenchmarkApply; the shared disk made single runs vary from 12,000 to
-// 42,000).
+// concurrent callers. On the 2-core VM tailor is benchmarked on, whose
+// shared disk took 3–18 ms per fsync while others were busy, 64 goroutines
+// writing 1 KB values reached medians of 3,700 and 31,000 fsynced Apply
+// calls per second in two runs, against 340 and 1,200 ungrouped; 512
+// goroutines reached 17,000 while 8 managed 425 (BenchmarkApply,
+// BenchmarkApplyDurableCallers).
 //
 // # Memory
 //
@@ -44,8 +45,11 @@
 // defaults, a million profiles (1.25 GB of values) and 200,000 random
 // read-and-rewrite updates, the process held 40 MB of anonymous memory
 // (23 MB of Go heap) and 1.6 GB of file-backed pages — the part of the
-// value log it had read or written. Opening that store took 0.07–0.7 s.
-// The command storage/internal/rsscheck reproduces the measurement.
+// value log it had read or written; with Badger's own memory settings
+// (and values inline) it held 660 MB anonymous and 2.2 GB in all. Opening
+// the store took 0.05–1 s (2.2 s once, right after the load, with the
+// machine's load average at 15). The command storage/internal/rsscheck
+// reproduces these measurements.
 //
 // # Ownership of byte slices
 //
