@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"sync"
 	"testing"
 
 	"github.com/tailorhq/tailor/engine"
-	"github.com/tailorhq/tailor/storage"
 )
 
 func anon(id string, ev engine.Event) engine.Event {
@@ -24,15 +22,7 @@ func anon(id string, ev engine.Event) engine.Event {
 func TestBatchOverloadAllOrNothing(t *testing.T) {
 	e, fs := openFaulty(t, func(o *engine.Options) { o.MaxWaiting = 1 })
 	const hot = "hot"
-	parked, gate := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	fs.setBeforeApply(func(ops []storage.Op) error {
-		if writes(ops, hot) {
-			once.Do(func() { close(parked) })
-			<-gate
-		}
-		return nil
-	})
+	parked, release := fs.parkWrites(hot)
 	ctx := context.Background()
 	req := engine.Request{Events: []engine.Event{track("tick")}}
 	done := make(chan error, 2)
@@ -56,7 +46,7 @@ func TestBatchOverloadAllOrNothing(t *testing.T) {
 	if e.Waiting("quiet") != 0 {
 		t.Errorf("the refused batch left quiet admitted")
 	}
-	close(gate)
+	release()
 	for range 2 {
 		if err := <-done; err != nil {
 			t.Error(err)

@@ -34,3 +34,19 @@ func (f *faultStore) Apply(ctx context.Context, ops []storage.Op) error {
 	}
 	return f.Store.Apply(ctx, ops)
 }
+
+// parkWrites makes every write of profile id wait until release is
+// called; parked is closed when the first such write arrives (the call
+// then holds the profile's lock).
+func (f *faultStore) parkWrites(id string) (parked <-chan struct{}, release func()) {
+	p, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f.setBeforeApply(func(ops []storage.Op) error {
+		if writes(ops, id) {
+			once.Do(func() { close(p) })
+			<-gate
+		}
+		return nil
+	})
+	return p, func() { close(gate) }
+}

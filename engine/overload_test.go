@@ -53,16 +53,7 @@ func TestMaxWaitingRefusesHotProfile(t *testing.T) {
 		cold = fmt.Sprintf("cold-profile-%d", i)
 	}
 
-	parked := make(chan struct{})
-	gate := make(chan struct{})
-	var once sync.Once
-	fs.setBeforeApply(func(ops []storage.Op) error {
-		if writes(ops, hot) {
-			once.Do(func() { close(parked) })
-			<-gate
-		}
-		return nil
-	})
+	parked, release := fs.parkWrites(hot)
 
 	ctx := context.Background()
 	req := engine.Request{Events: []engine.Event{track("tick")}}
@@ -103,7 +94,7 @@ func TestMaxWaitingRefusesHotProfile(t *testing.T) {
 	neighbourDone := make(chan error, 1)
 	go func() { _, err := e.Identify(ctx, neighbour, req); neighbourDone <- err }()
 
-	close(gate)
+	release()
 	if err := <-neighbourDone; err != nil {
 		t.Errorf("profile %q on the hot stripe: %v", neighbour, err)
 	}
