@@ -140,8 +140,9 @@ func (q *importQueue) start() error {
 // write. A group the engine rejects as invalid when applied (possible only
 // if validation got stricter between the Import and the apply), or whose
 // identify event fails identity verification (ErrIdentityUnverified, for
-// requests marked Untrusted), is logged and skipped; a transient failure (overload, store error) is retried with
-// backoff and holds up the batches behind it. Batches queued by concurrent
+// requests marked Untrusted), is logged and skipped; a transient failure
+// (overload, store error) is retried with backoff and holds up the
+// batches behind it. Batches queued by concurrent
 // Import calls apply in the order of their sequence numbers, which is the
 // order the calls reserved them.
 //

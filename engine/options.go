@@ -77,11 +77,12 @@ type Options struct {
 	// Now is the clock; nil means time.Now. Tests use a fake clock.
 	Now func() time.Time
 
-	// MaxWaiting, when positive, bounds the Identify calls that may wait
-	// for one profile while another call on it runs (calls wait per lock
-	// stripe, one of 4096 the profile id hashes to): one more returns
+	// MaxWaiting, when positive, bounds the Identify calls on one profile
+	// id that may wait while another call on it runs: one more returns
 	// ErrOverload at once instead of queueing, so a hot profile cannot
-	// pile up goroutines and connections. Zero means no bound.
+	// pile up goroutines and connections. It counts per id, so profiles
+	// that merely share the hot one's lock stripe are never refused. Zero
+	// means no bound.
 	MaxWaiting int
 	// ProfileRate, when positive, limits the Identify calls on one profile
 	// id to that many per second, allowing bursts of ProfileBurst calls;
