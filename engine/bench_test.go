@@ -192,8 +192,9 @@ func benchRules() *rules.Set {
 
 // openBench opens an engine with the bench rules on an in-memory store, or
 // on disk in a temporary directory with SyncWrites off, holding the
-// benchProfiles profiles of benchSnapshot.
-func openBench(b *testing.B, onDisk bool) *engine.Engine {
+// benchProfiles profiles of benchSnapshot; cache selects the
+// decoded-profile cache (default size) or none.
+func openBench(b *testing.B, onDisk, cache bool) *engine.Engine {
 	b.Helper()
 	snap, err := benchSnapshot()
 	if err != nil {
@@ -207,7 +208,11 @@ func openBench(b *testing.B, onDisk bool) *engine.Engine {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e, err := engine.Open("", &engine.Options{Store: st, Rules: benchRules()})
+	o := &engine.Options{Store: st, Rules: benchRules()}
+	if !cache {
+		o.CacheProfiles = -1
+	}
+	e, err := engine.Open("", o)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -221,48 +226,63 @@ func openBench(b *testing.B, onDisk bool) *engine.Engine {
 func benchID(i int) string { return fmt.Sprintf("profile-%08d", i) }
 
 // BenchmarkIdentify is target 4 of issue 6 at Go-benchmark scale: one page
-// and one identify event per call on a profile drawn uniformly from a
-// pre-populated set, 100 audiences of mixed shapes, 20 experiences, calls
-// from GOMAXPROCS goroutines (b.RunParallel).
+// and one identify event per call on one of benchProfiles pre-populated
+// profiles, 100 audiences of mixed shapes, 20 experiences, 16 goroutines
+// (b.RunParallel with parallelism 8 on 2 cores). Sub-benchmarks: the
+// store in memory or on disk (SyncWrites off); profile ids drawn uniformly
+// or Zipf-distributed (s = 1.1, the shape of real traffic); the
+// decoded-profile cache on (default size) or off. Each run starts with a
+// cold cache, so with uniform ids most calls miss it, as uniform traffic
+// over millions of profiles would.
 func BenchmarkIdentify(b *testing.B) {
-	for _, onDisk := range []bool{false, true} {
-		name := "mem"
-		if onDisk {
-			name = "disk"
-		}
-		b.Run(name, func(b *testing.B) {
-			e := openBench(b, onDisk)
-			ctx := context.Background()
-			now := time.Now()
-			// Requests are built up front so the benchmark measures Identify,
-			// not the building of its input.
-			ids := make([]string, benchProfiles)
-			reqs := make([]engine.Request, benchProfiles)
-			for i := range reqs {
-				ids[i] = benchID(i)
-				reqs[i] = engine.Request{Events: benchEvents(i, now)}
+	for _, store := range []string{"mem", "disk"} {
+		for _, dist := range []string{"uniform", "zipf"} {
+			for _, cache := range []string{"cache", "nocache"} {
+				b.Run(store+"/"+dist+"/"+cache, func(b *testing.B) {
+					benchIdentify(b, openBench(b, store == "disk", cache == "cache"), dist == "zipf")
+				})
 			}
-			var seed atomic.Uint64
-			// Many requests in flight, as on a server, so the store can
-			// group their commits.
-			b.SetParallelism(8)
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			defer reportCPU(b)()
-			b.RunParallel(func(pb *testing.PB) {
-				r := rand.New(rand.NewPCG(seed.Add(1), 7))
-				for pb.Next() {
-					i := r.IntN(benchProfiles)
-					if _, err := e.Identify(ctx, ids[i], reqs[i]); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
-		})
+		}
 	}
+}
+
+func benchIdentify(b *testing.B, e *engine.Engine, zipf bool) {
+	ctx := context.Background()
+	now := time.Now()
+	// Requests are built up front so the benchmark measures Identify,
+	// not the building of its input.
+	ids := make([]string, benchProfiles)
+	reqs := make([]engine.Request, benchProfiles)
+	for i := range reqs {
+		ids[i] = benchID(i)
+		reqs[i] = engine.Request{Events: benchEvents(i, now)}
+	}
+	var seed atomic.Uint64
+	// Many requests in flight, as on a server, so the store can group
+	// their commits.
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	defer reportCPU(b)()
+	b.RunParallel(func(pb *testing.PB) {
+		r := rand.New(rand.NewPCG(seed.Add(1), 7))
+		next := func() int { return r.IntN(benchProfiles) }
+		if zipf {
+			// Profile i is the i-th most frequent; scattered over the
+			// id space by a multiplicative permutation.
+			z := rand.NewZipf(r, 1.1, 1, benchProfiles-1)
+			next = func() int { return int(z.Uint64() * 7919 % benchProfiles) }
+		}
+		for pb.Next() {
+			i := next()
+			if _, err := e.Identify(ctx, ids[i], reqs[i]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
 }
 
 // reportCPU starts measuring the CPU time the process uses and returns the

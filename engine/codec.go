@@ -242,17 +242,25 @@ func (e *encoder) value(v any, depth int) error {
 		// Any other Go value (a caller's int, struct, json.Number) is
 		// stored as JSON would store it, so both formats read back the
 		// same generic value.
-		j, err := json.Marshal(x)
+		g, err := jsonGeneric(x)
 		if err != nil {
-			return err
-		}
-		var g any
-		if err := json.Unmarshal(j, &g); err != nil {
 			return err
 		}
 		return e.value(g, depth)
 	}
 	return nil
+}
+
+// jsonGeneric returns v as encoding/json would decode its encoding into
+// an any: maps, slices, float64s, strings, booleans and nil.
+func jsonGeneric(v any) (any, error) {
+	j, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var g any
+	err = json.Unmarshal(j, &g)
+	return g, err
 }
 
 // decoder reads a record in the binary format. Strings are substrings of

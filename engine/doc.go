@@ -26,6 +26,16 @@
 // bucket version 0, so every experience of a namespace sees the same draw
 // and their ranges exclude each other.
 //
+// # Evaluating without the store
+//
+// [Decider.Decide] is the evaluation Identify performs, for callers that
+// keep visitor attributes themselves (as with a feature-flag SDK): it
+// evaluates the audiences of a [rules.Set] over a [rules.Env] and appends
+// a [Decision] per experience the visitor is in to a caller-owned slice.
+// A warm Decider allocates nothing. [Allocate] is the allocation step
+// alone, for audience outcomes computed elsewhere. engine/PERF.md has the
+// figures.
+//
 // # Concurrency and durability
 //
 // An [Engine] is safe for concurrent use. Calls on one profile serialize on

@@ -47,9 +47,13 @@ type Engine struct {
 
 	locks     [stripes]sync.Mutex
 	admission *admission // overload limits (overload.go)
-	bufs      sync.Pool  // *[]byte scratch buffers for store reads
-	evals     sync.Pool  // *evalState scratch of evaluate
-	encs      sync.Pool  // *encoder of profile records
+	// cache holds decoded profiles by lock stripe (cache.go);
+	// cachePerStripe is 0 when the cache is off.
+	cache          [stripes]cacheStripe
+	cachePerStripe int
+	bufs           sync.Pool // *[]byte scratch buffers for store reads
+	evals          sync.Pool // *evalState scratch of evaluate
+	encs           sync.Pool // *encoder of profile records
 
 	queue *importQueue // Import's durable queue and worker (importqueue.go)
 }
@@ -108,6 +112,12 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		sessionTimeout: o.SessionTimeout,
 		devices:        o.Devices,
 		admission:      newAdmission(&o),
+	}
+	if n := o.CacheProfiles; n >= 0 && o.ProfileTTL == 0 {
+		if n == 0 {
+			n = DefaultCacheProfiles
+		}
+		e.cachePerStripe = (n + stripes - 1) / stripes
 	}
 	e.rules.Store(o.Rules)
 	e.bufs.New = func() any { b := make([]byte, 0, 2048); return &b }
@@ -315,6 +325,7 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 	if err := e.store.Apply(ctx, ops); err != nil {
 		return evaluation{}, fmt.Errorf("tailor: write profile %s: %w", target.ID, err)
 	}
+	e.cachePut(l, target)
 	return out, nil
 }
 
@@ -372,7 +383,7 @@ func wantsLocation(features []string) bool {
 // resolveLocked loads the profile id names, following a merged-away alias
 // to the survivor (locking it too). An unknown id gives a new record.
 func (e *Engine) resolveLocked(ctx context.Context, l *lockSet, id string) (*record, error) {
-	rec, err := e.load(ctx, id)
+	rec, err := e.loadLocked(ctx, l, id)
 	if err == nil {
 		return rec, nil
 	}
@@ -389,7 +400,7 @@ func (e *Engine) resolveLocked(ctx context.Context, l *lockSet, id string) (*rec
 	if err := l.need(prefixProfile + survivor); err != nil {
 		return nil, err
 	}
-	rec, err = e.load(ctx, survivor)
+	rec, err = e.loadLocked(ctx, l, survivor)
 	if errors.Is(err, storage.ErrNotFound) {
 		// A dangling alias (the survivor was deleted or expired).
 		return newRecord(id, e.now().UnixMilli()), nil
@@ -409,11 +420,21 @@ func (e *Engine) ownerLocked(ctx context.Context, l *lockSet, userID string) (*r
 	if err := l.need(prefixProfile + pid); err != nil {
 		return nil, err
 	}
-	rec, err := e.load(ctx, pid)
+	rec, err := e.loadLocked(ctx, l, pid)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
 	}
 	return rec, err
+}
+
+// loadLocked is load for a caller holding the stripe of "p/"+id: it takes
+// the profile out of the cache when it is there. The caller owns the
+// record; only cachePut puts it back.
+func (e *Engine) loadLocked(ctx context.Context, l *lockSet, id string) (*record, error) {
+	if rec := e.cacheTake(l, id); rec != nil {
+		return rec, nil
+	}
+	return e.load(ctx, id)
 }
 
 // load reads and decodes the stored profile id.
@@ -557,6 +578,7 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader) error {
 	if e.closed {
 		return ErrClosed
 	}
+	e.cacheClear()
 	return errors.Join(e.store.Restore(ctx, r), e.queue.start())
 }
 
@@ -608,6 +630,9 @@ func (l *lockSet) need(key string) error {
 	l.keys = append(l.keys, key)
 	return errRelock
 }
+
+// holds reports whether l holds stripe s.
+func (l *lockSet) holds(s int) bool { return slices.Contains(l.stripes, s) }
 
 func stripeOf(key string) int { return int(xxhash.Sum64String(key) % stripes) }
 

@@ -13,9 +13,17 @@ func validCountryCode(c string) bool {
 	if len(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z' {
 		return false
 	}
-	for i := 0; i+2 <= len(countryCodes); i += 3 {
-		if countryCodes[i:i+2] == c {
+	// countryCodes is sorted: binary search over its 3-byte cells.
+	lo, hi := 0, (len(countryCodes)+1)/3
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		switch code := countryCodes[3*m : 3*m+2]; {
+		case code == c:
 			return true
+		case code < c:
+			lo = m + 1
+		default:
+			hi = m
 		}
 	}
 	return false

@@ -58,6 +58,13 @@ type Options struct {
 	// written for that long.
 	ProfileTTL time.Duration
 
+	// CacheProfiles is how many decoded profiles the engine keeps in
+	// memory, so that a busy profile is not read and decoded from the
+	// store on every call: 0 means DefaultCacheProfiles, a negative value
+	// turns the cache off. The cache is also off with a ProfileTTL. Turn
+	// it off when anything but this engine writes to the store.
+	CacheProfiles int
+
 	// Locator resolves request IPs to locations when a request enables the
 	// "location" or "ip-enrichment" feature. Nil disables IP lookups.
 	Locator Locator

@@ -103,7 +103,8 @@ func decodeRecord(b []byte) (*record, error) {
 	return nil, errRecordFormat
 }
 
-// session returns the wire form of the session state.
+// wire returns the wire form of the session state, sharing no memory
+// with s.
 func (s *sessionState) wire() Session {
 	active := (s.LastSeen - s.Start) / 1000
 	if active < 0 {
@@ -113,9 +114,12 @@ func (s *sessionState) wire() Session {
 	if s.Count > 0 {
 		avg = (s.PastLength + active) / s.Count
 	}
+	// The query is copied: the Session goes to a caller, who owns it, and
+	// the record may live on in the profile cache.
 	lp := s.LandingPage
-	if lp.Query == nil {
-		lp.Query = map[string]string{}
+	lp.Query = make(map[string]string, len(s.LandingPage.Query))
+	for k, v := range s.LandingPage.Query {
+		lp.Query[k] = v
 	}
 	return Session{
 		ID:                   s.ID,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -301,14 +302,104 @@ func traitsProblem(traits map[string]any) (path, reason string) {
 	if path, r := valueProblem(traits, 1, MaxTraitsDepth); r != "" {
 		return path, r
 	}
-	b, err := json.Marshal(traits)
+	n, err := jsonSize(traits)
 	if err != nil {
 		return "", fmt.Sprintf("cannot be encoded as JSON: %v", err)
 	}
-	if len(b) > MaxTraitsBytes {
-		return "", fmt.Sprintf("is %d bytes as JSON, at most %d allowed", len(b), MaxTraitsBytes)
+	if n > MaxTraitsBytes {
+		return "", fmt.Sprintf("is %d bytes as JSON, at most %d allowed", n, MaxTraitsBytes)
 	}
 	return "", ""
+}
+
+// jsonSize returns len(json.Marshal(v)) without building the encoding for
+// the types JSON decoding produces (maps, slices, strings, float64s,
+// booleans, nil); other values are marshalled. TestJSONSize and
+// FuzzJSONSize hold it to encoding/json.
+func jsonSize(v any) (int, error) {
+	switch x := v.(type) {
+	case nil:
+		return 4, nil
+	case bool:
+		if x {
+			return 4, nil
+		}
+		return 5, nil
+	case string:
+		return jsonStringSize(x), nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			break // json.Marshal reports the error
+		}
+		// encoding/json's float format: 'e' outside [1e-6, 1e21), with a
+		// two-digit negative exponent shortened (1e-07 → 1e-7).
+		var buf [32]byte
+		format := byte('f')
+		if abs := math.Abs(x); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+			format = 'e'
+		}
+		b := strconv.AppendFloat(buf[:0], x, format, -1, 64)
+		n := len(b)
+		if format == 'e' && n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			n--
+		}
+		return n, nil
+	case map[string]any:
+		n := 2 + max(len(x)-1, 0) // braces and commas
+		for k, e := range x {
+			m, err := jsonSize(e)
+			if err != nil {
+				return 0, err
+			}
+			n += jsonStringSize(k) + 1 + m
+		}
+		return n, nil
+	case []any:
+		n := 2 + max(len(x)-1, 0)
+		for _, e := range x {
+			m, err := jsonSize(e)
+			if err != nil {
+				return 0, err
+			}
+			n += m
+		}
+		return n, nil
+	}
+	b, err := json.Marshal(v)
+	return len(b), err
+}
+
+// jsonStringSize is the length of s encoded by encoding/json: quoted, with
+// its escapes (HTML characters, U+2028 and U+2029 as \uXXXX, invalid
+// UTF-8 bytes as \ufffd).
+func jsonStringSize(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t':
+				n += 2
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			n += 6
+		case r == '\u2028' || r == '\u2029':
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
 }
 
 // valueProblem walks a JSON-like value: keys are valid strings, numbers
@@ -374,12 +465,12 @@ func checkStoredTraits(traits map[string]any) error {
 	if len(traits) == 0 {
 		return nil
 	}
-	b, err := json.Marshal(traits)
+	n, err := jsonSize(traits)
 	if err != nil {
 		return invalid("traits", "cannot be encoded as JSON: %v", err)
 	}
-	if len(b) > MaxTraitsBytes {
-		return invalid("traits", "the profile's traits would be %d bytes as JSON, at most %d allowed", len(b), MaxTraitsBytes)
+	if n > MaxTraitsBytes {
+		return invalid("traits", "the profile's traits would be %d bytes as JSON, at most %d allowed", n, MaxTraitsBytes)
 	}
 	return nil
 }

@@ -1,0 +1,306 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/storage"
+)
+
+// countingStore counts profile reads and can fail the next writes.
+type countingStore struct {
+	storage.Store
+	profileGets atomic.Int64
+	failApply   atomic.Int64
+}
+
+func (s *countingStore) Get(ctx context.Context, key, dst []byte) ([]byte, error) {
+	if bytes.HasPrefix(key, []byte(prefixProfile)) {
+		s.profileGets.Add(1)
+	}
+	return s.Store.Get(ctx, key, dst)
+}
+
+var errInjected = errors.New("injected write failure")
+
+func (s *countingStore) Apply(ctx context.Context, ops []storage.Op) error {
+	if s.failApply.Load() > 0 {
+		s.failApply.Add(-1)
+		return errInjected
+	}
+	return s.Store.Apply(ctx, ops)
+}
+
+const cacheRules = `
+audiences:
+  - id: pro
+    when: traits.plan == "pro"
+  - id: buyer
+    when: eventCount("purchase") >= 2
+  - id: nested
+    when: traits.prefs.color == "red"
+  - id: big-buyer
+    when: eventCount("purchase") >= 5
+experiences:
+  - id: sticky
+    audience: pro
+    distribution: [0.5, 0.5]
+    sticky: true
+    components:
+      - type: InlineVariable
+        key: cta
+        baseline: a
+        variants: [b]
+  - id: all
+    distribution: [0.3, 0.7]
+`
+
+// openCacheTest opens an engine on a counting in-memory store with a fake
+// clock; cacheProfiles is Options.CacheProfiles.
+func openCacheTest(t *testing.T, cacheProfiles int) (*Engine, *countingStore) {
+	t.Helper()
+	bs, err := storage.OpenBadger(storage.BadgerOptions{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &countingStore{Store: bs}
+	set, err := rules.Parse("cache.yaml", []byte(cacheRules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 6, 13, 10, 0, 0, 0, time.UTC)
+	e, err := Open("", &Options{Store: st, Rules: set, CacheProfiles: cacheProfiles, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e, st
+}
+
+// TestCacheSameResults runs one script of calls (updates, merges, a user
+// switch, preflight, a failed write, delete, backup and restore) on an
+// engine with the cache and one without, and requires the same responses
+// and the same stored profiles. (Restoring a backup into the store it
+// came from changes nothing visible with Badger, whose Load keeps newer
+// versions, so the restore step checks only that nothing diverges.)
+func TestCacheSameResults(t *testing.T) {
+	ctx := context.Background()
+	type step struct {
+		op, id string
+		evs    []Event
+	}
+	identify := func(user string, traits map[string]any) Event {
+		return Event{Type: EventIdentify, UserID: user, Traits: traits}
+	}
+	pageEv := Event{Type: EventPage, Context: EventContext{Page: &Page{URL: "https://x.test/a?q=1", Path: "/a"}}}
+	buy := Event{Type: EventTrack, Event: "purchase"}
+	script := []step{
+		{"identify", "anon-1", []Event{pageEv, buy}},
+		{"identify", "anon-1", []Event{buy, identify("", map[string]any{"plan": "pro", "prefs": map[string]any{"color": "red"}})}},
+		{"identify", "known-1", []Event{identify("user-1", map[string]any{"plan": "free"})}},
+		{"identify", "known-1", []Event{pageEv}},
+		{"identify", "anon-1", []Event{identify("user-1", nil)}}, // merges anon-1 into known-1
+		{"identify", "anon-1", []Event{buy}},                     // resolves to known-1
+		{"preflight", "known-1", []Event{identify("", map[string]any{"plan": "enterprise"})}},
+		{"identify", "known-1", []Event{buy}},
+		{"identify", "known-1", []Event{identify("user-2", nil)}}, // known as user-1: continues on user-2's profile
+		{"backup", "", nil},
+		{"identify", "known-1", []Event{buy, buy}},
+		{"restore", "", nil},
+		{"identify", "known-1", []Event{pageEv}},
+		{"delete", "anon-1", nil},
+		{"identify", "known-1", []Event{buy}},
+		{"identify", "anon-2", []Event{identify("", map[string]any{"plan": "pro"})}},
+		{"failwrite", "anon-2", []Event{buy, buy}},
+		{"identify", "anon-2", []Event{pageEv}},
+	}
+	run := func(cacheProfiles int) (out []string, dump string) {
+		e, st := openCacheTest(t, cacheProfiles)
+		var backup bytes.Buffer
+		for i, s := range script {
+			var resp *Response
+			var err error
+			switch s.op {
+			case "identify", "preflight", "failwrite":
+				if s.op == "failwrite" {
+					st.failApply.Store(1)
+				}
+				resp, err = e.Identify(ctx, s.id, Request{Events: s.evs, Preflight: s.op == "preflight"})
+				if s.op == "failwrite" {
+					if !errors.Is(err, errInjected) {
+						t.Fatalf("step %d: %v, want the injected failure", i, err)
+					}
+					err = nil
+				}
+			case "delete":
+				err = e.Delete(ctx, s.id)
+			case "backup":
+				err = e.Backup(ctx, &backup)
+			case "restore":
+				err = e.Restore(ctx, bytes.NewReader(backup.Bytes()))
+			}
+			if err != nil {
+				t.Fatalf("step %d %s: %v", i, s.op, err)
+			}
+			if resp != nil {
+				// Random and session ids are drawn at random: blank them.
+				resp.Profile.Random = 0
+				resp.Profile.Session.ID = ""
+				if !strings.HasPrefix(resp.Profile.ID, "anon-") && !strings.HasPrefix(resp.Profile.ID, "known-") {
+					resp.Profile.ID, resp.Profile.StableID = "new", "new"
+					resp.Experiences, resp.Changes = nil, nil
+				}
+				b, _ := json.Marshal(resp)
+				out = append(out, string(b))
+			}
+			if got, err := e.Get(ctx, "known-1"); err == nil {
+				got.Profile.Random, got.Profile.Session.ID = 0, ""
+				b, _ := json.Marshal(got)
+				out = append(out, "get "+string(b))
+			}
+		}
+		var d strings.Builder
+		err := e.Profiles(ctx, func(p *Profile) error {
+			if strings.HasPrefix(p.ID, "anon-") || strings.HasPrefix(p.ID, "known-") {
+				p.Random, p.Session.ID = 0, ""
+				b, _ := json.Marshal(p)
+				d.Write(b)
+				d.WriteByte('\n')
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, d.String()
+	}
+	withOut, withDump := run(0)
+	noOut, noDump := run(-1)
+	if len(withOut) != len(noOut) {
+		t.Fatalf("%d outputs with the cache, %d without", len(withOut), len(noOut))
+	}
+	for i := range withOut {
+		if withOut[i] != noOut[i] {
+			t.Errorf("output %d differs:\n  cache: %s\nno cache: %s", i, withOut[i], noOut[i])
+		}
+	}
+	if withDump != noDump {
+		t.Errorf("stored profiles differ:\n  cache: %s\nno cache: %s", withDump, noDump)
+	}
+}
+
+// TestCacheHits: a profile written by Identify is not read from the
+// store by the next Identify, unless the cache is off.
+func TestCacheHits(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name      string
+		cache     int
+		wantReads int64
+	}{{"on", 0, 0}, {"off", -1, 3}} {
+		t.Run(tt.name, func(t *testing.T) {
+			e, st := openCacheTest(t, tt.cache)
+			req := Request{Events: []Event{{Type: EventTrack, Event: "purchase"}}}
+			if _, err := e.Identify(ctx, "p", req); err != nil {
+				t.Fatal(err)
+			}
+			st.profileGets.Store(0)
+			for range 3 {
+				if _, err := e.Identify(ctx, "p", req); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := st.profileGets.Load(); got != tt.wantReads {
+				t.Errorf("%d profile reads for 3 calls, want %d", got, tt.wantReads)
+			}
+		})
+	}
+}
+
+// TestCacheOwnsTraits: changing the nested trait values of a request or a
+// response after the call does not change the profile.
+func TestCacheOwnsTraits(t *testing.T) {
+	ctx := context.Background()
+	e, _ := openCacheTest(t, 0)
+	prefs := map[string]any{"color": "red", "list": []any{"x"}}
+	resp, err := e.Identify(ctx, "p", Request{Events: []Event{{Type: EventIdentify, Traits: map[string]any{"prefs": prefs, "n": 3}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefs["color"] = "blue"
+	resp.Profile.Traits["prefs"].(map[string]any)["list"].([]any)[0] = "changed"
+	resp.Profile.Session.LandingPage.Query["q"] = "changed"
+	resp, err = e.Identify(ctx, "p", Request{Events: []Event{{Type: EventTrack, Event: "x"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(resp.Profile.Traits)
+	if want := `{"n":3,"prefs":{"color":"red","list":["x"]}}`; string(got) != want {
+		t.Errorf("traits %s, want %s", got, want)
+	}
+	if len(resp.Profile.Session.LandingPage.Query) != 0 {
+		t.Errorf("landing page query %v, want empty", resp.Profile.Session.LandingPage.Query)
+	}
+	if !hasID(resp.Profile.Audiences, "nested") {
+		t.Errorf("audiences %v, want nested (traits.prefs.color is red)", resp.Profile.Audiences)
+	}
+	// The int trait reads as the store gives it back: a float64.
+	if _, ok := resp.Profile.Traits["n"].(float64); !ok {
+		t.Errorf("trait n is %T, want float64 as stored", resp.Profile.Traits["n"])
+	}
+}
+
+func hasID(ids []string, id string) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCacheOffWithTTL: with a ProfileTTL the store expires profiles on its
+// own, so the cache is off.
+func TestCacheOffWithTTL(t *testing.T) {
+	e, err := Open("", &Options{InMemory: true, ProfileTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.cachePerStripe != 0 {
+		t.Errorf("cache on (%d per stripe) with a ProfileTTL", e.cachePerStripe)
+	}
+}
+
+// TestCacheBounded: the cache never holds more than its size per stripe,
+// and evicts the entry written least recently.
+func TestCacheBounded(t *testing.T) {
+	ctx := context.Background()
+	e, _ := openCacheTest(t, stripes) // one entry per stripe
+	req := Request{Events: []Event{{Type: EventTrack, Event: "x"}}}
+	// Find two ids sharing a stripe.
+	a := "id-0"
+	b := ""
+	for i := 1; b == ""; i++ {
+		if id := fmt.Sprintf("id-%d", i); stripeOf(prefixProfile+id) == stripeOf(prefixProfile+a) {
+			b = id
+		}
+	}
+	for _, id := range []string{a, b} {
+		if _, err := e.Identify(ctx, id, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &e.cache[stripeOf(prefixProfile+a)]
+	if len(c.entries) != 1 || c.entries[0].id != b {
+		t.Errorf("stripe cache %+v, want only %s", c.entries, b)
+	}
+}
