@@ -139,7 +139,7 @@ func TestStoreWriteFailure(t *testing.T) {
 				evs  []engine.Event
 			}{
 				{"new profile", "", []engine.Event{page("/")}},
-				{"update", known.Profile.ID, []engine.Event{track("purchase")}},
+				{"update", known.Profile.ID, []engine.Event{track("purchase"), identifyEv("", map[string]any{"failed": true})}},
 				{"merge", anon.Profile.ID, []engine.Event{identifyEv("user-1", nil)}},
 			}
 			for _, c := range calls {
@@ -153,13 +153,22 @@ func TestStoreWriteFailure(t *testing.T) {
 			if after := e.dump(t); after != before {
 				t.Errorf("failed writes changed the store:\n%s\nwas\n%s", after, before)
 			}
+			fs.setBeforeApply(nil)
+			// Reads (through the engine's profile cache too) see the
+			// profiles as they were: no failed write leaked into them.
 			for _, id := range []string{known.Profile.ID, anon.Profile.ID} {
-				if _, err := e.Get(ctx, id); err != nil {
-					t.Errorf("Get(%s) while writes fail: %v", id, err)
+				r, err := e.Get(ctx, id)
+				if err != nil {
+					t.Fatalf("Get(%s) while writes fail: %v", id, err)
+				}
+				if r.Profile.ID != id || r.Profile.Traits["failed"] != nil {
+					t.Errorf("Get(%s) after failed writes: id %s, traits %v", id, r.Profile.ID, r.Profile.Traits)
 				}
 			}
+			if r := e.identify(t, known.Profile.ID, page("/")); r.Profile.Traits["failed"] != nil {
+				t.Errorf("a failed update reached the next write: %v", r.Profile.Traits)
+			}
 
-			fs.setBeforeApply(nil)
 			r := e.identify(t, anon.Profile.ID, identifyEv("user-1", nil))
 			if r.Profile.ID != known.Profile.ID {
 				t.Errorf("merge after recovery went to %q", r.Profile.ID)
