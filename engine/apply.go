@@ -94,20 +94,14 @@ func (e *Engine) touchSession(rec *record, t int64) {
 // lockAssignment stores variant v of a sticky experience as the profile's
 // assignment (a component event reporting what the visitor saw).
 func lockAssignment(rec *record, rs *rules.Set, expID string, v int) {
-	for i := range rs.Experiences {
-		x := &rs.Experiences[i]
-		if x.ID != expID {
-			continue
-		}
-		if !x.Sticky || v >= x.Variants() {
-			return
-		}
-		if rec.Sticky == nil {
-			rec.Sticky = make(map[string]Assignment)
-		}
-		rec.Sticky[expID] = Assignment{Variant: v, Bucket: x.BucketVersion}
+	x := experience(rs, expID)
+	if x == nil || !x.Sticky || v >= x.Variants() {
 		return
 	}
+	if rec.Sticky == nil {
+		rec.Sticky = make(map[string]Assignment)
+	}
+	rec.Sticky[expID] = Assignment{Variant: v, Bucket: x.BucketVersion}
 }
 
 // addHistory records one occurrence of name at t, forgetting the least

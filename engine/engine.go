@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -44,7 +45,8 @@ type Engine struct {
 	mu     sync.RWMutex
 	closed bool
 
-	locks [stripes]sync.Mutex
+	locks     [stripes]sync.Mutex
+	admission *admission // overload limits (overload.go)
 	// cache holds decoded profiles by lock stripe (cache.go);
 	// cachePerStripe is 0 when the cache is off.
 	cache          [stripes]cacheStripe
@@ -73,6 +75,10 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	if o.SessionTimeout == 0 {
 		o.SessionTimeout = DefaultSessionTimeout
 	}
+	if err := validateOverload(&o); err != nil {
+		return nil, err
+	}
+	o.IdentitySecret = bytes.Clone(o.IdentitySecret)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -81,6 +87,9 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	}
 	if o.Rules == nil {
 		o.Rules = &rules.Set{}
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = DefaultMinFreeBytes
 	}
 	if o.Devices == nil {
 		o.Devices = device.New()
@@ -102,6 +111,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		now:            o.Now,
 		sessionTimeout: o.SessionTimeout,
 		devices:        o.Devices,
+		admission:      newAdmission(&o),
 	}
 	if n := o.CacheProfiles; n >= 0 && o.ProfileTTL == 0 {
 		if n == 0 {
@@ -187,11 +197,17 @@ func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*
 			userID = ev.UserID
 		}
 	}
+	req.identityVerified = takeProofs(evs, e.opts.IdentitySecret, userID)
 	rs := e.rules.Load()
 
 	id := profileID
 	if id == "" {
 		id = newID()
+	} else if !req.admitted {
+		if err := e.admission.admit(id, now); err != nil {
+			return nil, err
+		}
+		defer e.admission.release(id)
 	}
 	keys := []string{prefixProfile + id}
 	if userID != "" {
@@ -230,6 +246,9 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 	var ops []storage.Op
 	target := rec
 	if userID != "" && rec.UserID != userID {
+		if err := e.checkIdentity(req); err != nil {
+			return evaluation{}, err
+		}
 		owner, err := e.ownerLocked(ctx, l, userID)
 		if err != nil {
 			return evaluation{}, err

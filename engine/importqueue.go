@@ -43,6 +43,9 @@ type importRecord struct {
 	Features []string `json:"features,omitempty"`
 	IP       string   `json:"ip,omitempty"`
 	Locale   string   `json:"locale,omitempty"`
+	// Untrusted keeps Request.Untrusted, so identity verification applies
+	// to imported identify events as to synchronous ones.
+	Untrusted bool `json:"untrusted,omitempty"`
 }
 
 const importRecordVersion = 1
@@ -135,9 +138,11 @@ func (q *importQueue) start() error {
 // restarts: the group's profile write and the queue's progress record (or,
 // after the last group, the removal of the batch) are one atomic store
 // write. A group the engine rejects as invalid when applied (possible only
-// if validation got stricter between the Import and the apply) is logged
-// and skipped; a transient failure (overload, store error) is retried with
-// backoff and holds up the batches behind it. Batches queued by concurrent
+// if validation got stricter between the Import and the apply), or whose
+// identify event fails identity verification (ErrIdentityUnverified, for
+// requests marked Untrusted), is logged and skipped; a transient failure
+// (overload, store error) is retried with backoff and holds up the
+// batches behind it. Batches queued by concurrent
 // Import calls apply in the order of their sequence numbers, which is the
 // order the calls reserved them.
 //
@@ -157,7 +162,7 @@ func (e *Engine) Import(ctx context.Context, req Request) error {
 		return err
 	}
 	rec := importRecord{V: importRecordVersion, Features: req.Options.Features, Locale: req.Locale,
-		Events: make([]Event, len(req.Events))}
+		Untrusted: req.Untrusted, Events: make([]Event, len(req.Events))}
 	if req.IP.IsValid() {
 		rec.IP = req.IP.String()
 	}
@@ -216,18 +221,40 @@ func (e *Engine) ImportQueueLen() int {
 //
 // The whole batch is validated before anything is written: every event
 // needs an anonymousId, at most MaxBatchProfiles distinct ones, and
-// Identify's limits apply to the batch as a whole. A failure after
-// validation (overload, store error, cancellation) stops the batch: groups
+// Identify's limits apply to the batch as a whole. Overload (Options.
+// MaxWaiting, ProfileRate) is decided for all groups before the first is
+// applied, and so is identity verification for an untrusted batch (every
+// identify event with a userId must carry its valid userHash when
+// Options.IdentitySecret is set): either refuses the whole batch. A
+// failure after that (store error, cancellation) stops the batch: groups
 // applied before it stay applied. IdentifyBatch is safe for concurrent use.
 func (e *Engine) IdentifyBatch(ctx context.Context, req Request) ([]*Response, error) {
 	if err := validateBatch(&req, e.now()); err != nil {
 		return nil, err
 	}
+	// Identity and overload are decided for the whole batch up front, so
+	// neither can stop it after some groups were written.
+	if err := e.checkBatchProofs(&req); err != nil {
+		return nil, err
+	}
 	groups := groupByAnonymousID(req.Events)
+	ids := make([]string, len(groups))
+	for i, g := range groups {
+		ids[i] = g.id
+	}
+	if err := e.admission.admitAll(ids, e.now()); err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, id := range ids {
+			e.admission.release(id)
+		}
+	}()
 	out := make([]*Response, 0, len(groups))
 	for _, g := range groups {
 		r := req
 		r.Events = g.events
+		r.admitted = true
 		resp, err := e.Identify(ctx, g.id, r)
 		if err != nil {
 			return nil, fmt.Errorf("tailor: batch: profile %q: %w", g.id, err)
@@ -388,7 +415,7 @@ func (q *importQueue) apply(ctx context.Context, seq uint64, rec importRecord) e
 	case !errors.Is(err, storage.ErrNotFound):
 		return fmt.Errorf("tailor: import queue: batch %d: %w", seq, err)
 	}
-	req := Request{Options: RequestOptions{Features: rec.Features}, Locale: rec.Locale}
+	req := Request{Options: RequestOptions{Features: rec.Features}, Locale: rec.Locale, Untrusted: rec.Untrusted}
 	if rec.IP != "" {
 		req.IP, _ = netip.ParseAddr(rec.IP)
 	}
@@ -411,7 +438,7 @@ func (q *importQueue) apply(ctx context.Context, seq uint64, rec importRecord) e
 		r.Events = groups[i].events
 		if err := q.applyGroup(ctx, groups[i].id, r, ops); err != nil {
 			var in *InputError
-			if !errors.As(err, &in) {
+			if !errors.As(err, &in) && !errors.Is(err, ErrIdentityUnverified) {
 				return fmt.Errorf("tailor: import queue: batch %d group %d: %w", seq, i, err)
 			}
 			q.e.log.Error("tailor: import queue: dropping invalid group", "batch", seq, "group", i,

@@ -43,6 +43,13 @@ type Options struct {
 	InMemory bool
 	// SyncWrites makes every Identify durable (fsynced) before it returns.
 	SyncWrites bool
+	// MinFreeBytes is the free space on dir's filesystem below which the
+	// default store refuses writes with ErrDiskFull (reads keep working):
+	// Badger writes through memory-mapped files, and a full disk would
+	// otherwise kill the process with SIGBUS. Zero means
+	// DefaultMinFreeBytes; negative disables the check. Ignored in memory
+	// and with Options.Store.
+	MinFreeBytes int64
 
 	// SessionTimeout is the inactivity after which a new session starts;
 	// 0 means DefaultSessionTimeout.
@@ -76,4 +83,28 @@ type Options struct {
 
 	// Now is the clock; nil means time.Now. Tests use a fake clock.
 	Now func() time.Time
+
+	// MaxWaiting, when positive, bounds the Identify calls on one profile
+	// id that may wait while another call on it runs: one more returns
+	// ErrOverload at once instead of queueing, so a hot profile cannot
+	// pile up goroutines and connections. It counts per id, so profiles
+	// that merely share the hot one's lock stripe are never refused. Zero
+	// means no bound.
+	MaxWaiting int
+	// ProfileRate, when positive, limits the Identify calls on one profile
+	// id to that many per second, allowing bursts of ProfileBurst calls;
+	// calls beyond return ErrOverload. Zero means no limit.
+	ProfileRate float64
+	// ProfileBurst is the burst ProfileRate allows; zero means
+	// ceil(ProfileRate).
+	ProfileBurst int
+
+	// IdentitySecret, when set, turns on identity verification for
+	// untrusted requests (Request.Untrusted, set by the HTTP API): an
+	// identify event may bind its userId to a profile, or reach the
+	// profile of that user, only with traits.userHash =
+	// hex(HMAC-SHA256(IdentitySecret, userId)); otherwise Identify returns
+	// ErrIdentityUnverified and writes nothing. Calls from Go code that do
+	// not set Untrusted are trusted. Open copies the slice.
+	IdentitySecret []byte
 }

@@ -10,5 +10,9 @@ func openDefaultStore(dir string, o *Options) (storage.Store, error) {
 	if o.InMemory {
 		bo.Dir = ""
 	}
-	return storage.OpenBadger(bo)
+	s, err := storage.OpenBadger(bo)
+	if err != nil || o.InMemory || o.MinFreeBytes < 0 {
+		return s, err
+	}
+	return newDiskGuard(s, dir, o.MinFreeBytes), nil
 }

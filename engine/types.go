@@ -111,6 +111,15 @@ type Request struct {
 	Locale string `json:"-"`
 	// Preflight evaluates without persisting anything or emitting exposures.
 	Preflight bool `json:"-"`
+	// Untrusted marks a request that comes from a visitor's device (the
+	// HTTP API sets it) rather than from the embedding program: with
+	// Options.IdentitySecret set, its identify events must prove the user
+	// id with traits.userHash (see UserHash) before they can bind it or
+	// reach that user's profile.
+	Untrusted bool `json:"-"`
+
+	identityVerified bool // set by Identify from the events' userHash
+	admitted         bool // IdentifyBatch already admitted the profile (overload.go)
 
 	// queueOps are written in the same atomic store write as the profile:
 	// the import queue's bookkeeping (importqueue.go).

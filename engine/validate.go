@@ -256,9 +256,18 @@ func normalizeLocation(l Location) Location {
 	return l
 }
 
-// checkID validates a profile id given by a caller.
+// checkID validates a profile id given by a caller. Besides the rules of
+// every string, ids must not contain path separators: they appear in URL
+// paths (/profiles/{id}) and in logs and exports, where "a/../b" or `a\b`
+// could be read as a path.
 func checkID(field, id string) error {
-	return checkString(field, id, MaxIDBytes)
+	if err := checkString(field, id, MaxIDBytes); err != nil {
+		return err
+	}
+	if strings.ContainsAny(id, "/\\") {
+		return invalid(field, "must not contain / or \\")
+	}
+	return nil
 }
 
 func checkString(field, s string, maxBytes int) error {

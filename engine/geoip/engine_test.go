@@ -47,3 +47,54 @@ func TestEngineJurisdictionFromIP(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkIdentifyEnrichment measures what location and device
+// enrichment add to Identify (one page event, in-memory store): plain (no
+// user agent, no IP lookup), device (a user agent: detected when it
+// changes, then stored with the profile), location (the IP looked up in a
+// City database on every call, as the request enables it) and both.
+func BenchmarkIdentifyEnrichment(b *testing.B) {
+	db := openDB(b, cityDB(b), geoip.WithPollInterval(0))
+	const ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
+	for _, bc := range []struct {
+		name     string
+		ua       string
+		lookupIP bool
+		wantCity string
+	}{
+		{"plain", "", false, ""},
+		{"device", ua, false, ""},
+		{"location", "", true, "Milton"},
+		{"both", ua, true, "Milton"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			eng, err := engine.Open("", &engine.Options{InMemory: true, Locator: db})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { eng.Close() })
+			req := engine.Request{
+				Events: []engine.Event{{Type: engine.EventPage, Context: engine.EventContext{
+					UserAgent: bc.ua, Page: &engine.Page{URL: "https://example.com/", Path: "/"}}}},
+				IP: netip.MustParseAddr(miltonIP),
+			}
+			if bc.lookupIP {
+				req.Options.Features = []string{"location"}
+			}
+			ctx := context.Background()
+			resp, err := eng.Identify(ctx, "bench", req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if resp.Profile.Location.City != bc.wantCity {
+				b.Fatalf("city %q, want %q", resp.Profile.Location.City, bc.wantCity)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := eng.Identify(ctx, "bench", req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

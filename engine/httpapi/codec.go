@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"unicode/utf8"
 
 	"github.com/tailorhq/tailor/engine"
 )
@@ -51,6 +52,11 @@ func decodeBody(r *http.Request, v any) error {
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return invalidData("body: empty; expected a JSON object")
+	}
+	// encoding/json would silently replace invalid UTF-8 with U+FFFD and
+	// store the mangled strings; refuse the body instead.
+	if !utf8.Valid(body) {
+		return invalidData("body: not valid UTF-8")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var syn *json.SyntaxError
@@ -112,6 +118,11 @@ func classify(err error) *apiError {
 		return &apiError{http.StatusBadRequest, "ERR_INVALID_DATA", "invalid input"}
 	case errors.Is(err, engine.ErrNotFound):
 		return &apiError{http.StatusNotFound, "ERR_PROFILE_NOT_FOUND", "profile not found"}
+	case errors.Is(err, engine.ErrIdentityUnverified):
+		return &apiError{http.StatusForbidden, "ERR_IDENTITY_UNVERIFIED",
+			"identify: traits.userHash is missing or does not match the userId"}
+	case errors.Is(err, engine.ErrDiskFull):
+		return &apiError{http.StatusInsufficientStorage, "ERR_STORAGE_FULL", "storage is full; nothing was written"}
 	case errors.Is(err, engine.ErrOverload):
 		return &apiError{http.StatusTooManyRequests, "ERR_PROFILE_OVERLOAD", "too many requests for this profile; retry later"}
 	case errors.Is(err, engine.ErrQueueFull):

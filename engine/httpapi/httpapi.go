@@ -53,6 +53,12 @@ type Options struct {
 	// Logger receives internal errors and recovered panics with their
 	// stack. Nil discards them.
 	Logger *slog.Logger
+
+	// RedactTraits lists trait keys removed from every profile the handler
+	// returns: they stay stored and visible to audience rules and to the
+	// Go API, but whoever holds a profile id cannot read them. Keys are
+	// top-level trait names, matched exactly. New copies the slice.
+	RedactTraits []string
 }
 
 // backend is what the handler needs from the engine; *engine.Engine
@@ -83,6 +89,7 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 func newHandler(b backend, opts Options) *handler {
 	opts.AllowedOrigins = slices.Clone(opts.AllowedOrigins)
 	opts.TrustedProxies = slices.Clone(opts.TrustedProxies)
+	opts.RedactTraits = slices.Clone(opts.RedactTraits)
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -128,6 +135,7 @@ func (h *handler) route(pattern string, fn endpoint) {
 			h.writeError(w, r, err)
 			return
 		}
+		h.redact(data)
 		h.writeData(w, r, data)
 	})
 }
@@ -242,6 +250,9 @@ func (h *handler) request(r *http.Request, withBody bool) (engine.Request, error
 	req.IP = ip
 	req.Locale = q.Get("locale")
 	req.Preflight = q.Get("type") == "preflight"
+	// The body comes from a visitor's device: identify events must prove
+	// their userId when the engine has an IdentitySecret.
+	req.Untrusted = true
 	return req, nil
 }
 

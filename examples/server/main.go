@@ -70,6 +70,11 @@ type config struct {
 	maxBody        int64
 	timeout        time.Duration
 	shutdown       time.Duration
+	maxWaiting     int
+	profileRate    float64
+	profileBurst   int
+	identitySecret string
+	redactTraits   []string
 }
 
 // parseConfig reads flags from args, each defaulting to its TAILOR_*
@@ -93,6 +98,12 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.Int64Var(&c.maxBody, "max-body", httpapi.DefaultMaxBodyBytes, "maximum request body in bytes")
 	fs.DurationVar(&c.timeout, "timeout", httpapi.DefaultTimeout, "per-request timeout")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for in-flight requests")
+	fs.IntVar(&c.maxWaiting, "max-waiting", 32, "requests that may wait for one busy profile; more get 429 ERR_PROFILE_OVERLOAD (0: no bound)")
+	fs.Float64Var(&c.profileRate, "profile-rate", 0, "requests per second admitted per profile; more get 429 ERR_PROFILE_OVERLOAD (0: no limit)")
+	fs.IntVar(&c.profileBurst, "profile-burst", 0, "burst allowed by -profile-rate (0: the rate rounded up)")
+	fs.StringVar(&c.identitySecret, "identity-secret", "", "secret of traits.userHash = hex(HMAC-SHA256(secret, userId)), required to identify as a user (empty: no verification); prefer TAILOR_IDENTITY_SECRET")
+	var redact string
+	fs.StringVar(&redact, "redact-traits", "", "comma-separated trait keys never returned by the API (still stored and used by rules)")
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -115,6 +126,11 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	for _, o := range strings.Split(origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.origins = append(c.origins, o)
+		}
+	}
+	for _, k := range strings.Split(redact, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			c.redactTraits = append(c.redactTraits, k)
 		}
 	}
 	var err error
@@ -162,7 +178,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
 
-	opts := &engine.Options{InMemory: cfg.inMemory, SyncWrites: cfg.sync, Logger: log}
+	opts := &engine.Options{InMemory: cfg.inMemory, SyncWrites: cfg.sync, Logger: log,
+		MaxWaiting: cfg.maxWaiting, ProfileRate: cfg.profileRate, ProfileBurst: cfg.profileBurst}
+	if cfg.identitySecret != "" {
+		opts.IdentitySecret = []byte(cfg.identitySecret)
+	}
 	var watcher *rulesWatcher
 	if cfg.rulesPath != "" {
 		watcher = newRulesWatcher(cfg.rulesPath, log)
@@ -200,6 +220,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		MaxBodyBytes:   cfg.maxBody,
 		Timeout:        cfg.timeout,
 		Logger:         log,
+		RedactTraits:   cfg.redactTraits,
 	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
