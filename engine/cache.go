@@ -14,8 +14,12 @@ package engine
 // the cache is off (an entry could outlive its stored profile).
 
 // DefaultCacheProfiles is the number of decoded profiles an engine keeps
-// when Options.CacheProfiles is 0.
-const DefaultCacheProfiles = 16 * stripes
+// when Options.CacheProfiles is 0: two per lock stripe, about 100 MiB of
+// heap at ~13 KiB per decoded profile. It holds the head of real
+// (Zipf-like) traffic; 65,536 profiles cost ~850 MiB of heap and, under
+// uniform traffic over a million profiles, more GC time than they saved
+// (bench/README.md, targets 5 and 6).
+const DefaultCacheProfiles = 2 * stripes
 
 // cacheStripe is the cache of one lock stripe: a few entries with
 // least-recently-used replacement.
