@@ -126,11 +126,12 @@ func (e *Engine) evaluate(rec *record, rs *rules.Set, now time.Time, persist boo
 			})
 		}
 	}
-	if persist {
+	if persist && len(rec.Sticky) > 0 {
 		// Assignments drawn under an older bucket version are dropped.
-		for id, as := range rec.Sticky {
-			if x := experience(rs, id); x != nil && as.Bucket != x.BucketVersion {
-				delete(rec.Sticky, id)
+		for i := range rs.Experiences {
+			x := &rs.Experiences[i]
+			if as, ok := rec.Sticky[x.ID]; ok && as.Bucket != x.BucketVersion {
+				delete(rec.Sticky, x.ID)
 			}
 		}
 	}
