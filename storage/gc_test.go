@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -11,8 +12,15 @@ import (
 
 // TestValueLogGC overwrites the same keys until most of the value log is
 // garbage, then runs a GC round and checks that it shrank the value log
-// and kept every live value. Badger learns what is garbage from
-// compactions, so the LSM tree is tuned to compact often.
+// and kept every live value.
+//
+// Badger picks the file a GC round rewrites from discard statistics, which
+// only compactions produce, and its compactors start after a random delay
+// of up to a second: left to itself, whether the round finds a file
+// depends on how busy the machine is. So the test brings the statistics
+// about: reopening flushes every memtable to level 0, and Flatten then
+// compacts the whole tree into one level on this goroutine, dropping the
+// overwritten versions and counting their bytes as discardable.
 //
 // The round runs on the test goroutine, after the writes: Badger 4.9.6
 // reads a memtable's maxVersion without synchronization when a rewrite
@@ -20,17 +28,21 @@ import (
 // reports when a rewrite runs concurrently with writes.
 func TestValueLogGC(t *testing.T) {
 	t.Parallel()
-	s, err := OpenBadger(BadgerOptions{
+	opts := BadgerOptions{
 		Dir:              t.TempDir(),
 		ValueLogFileSize: 1 << 20,
 		GCInterval:       -1,
+		// Small memtables and tables, so that the writes span many
+		// level-0 tables, which Flatten must then compact (it leaves a
+		// tree alone that already sits on one level).
 		tune: func(o *badger.Options) {
 			o.MemTableSize = 64 << 10
 			o.NumLevelZeroTables = 1
 			o.BaseTableSize = 64 << 10
 			o.BaseLevelSize = 256 << 10
 		},
-	})
+	}
+	s, err := OpenBadger(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +60,7 @@ func TestValueLogGC(t *testing.T) {
 			}
 		}
 	}
+	s = reopenCompacted(t, s, opts)
 	_, before := s.Size()
 	rewrites := s.gcRound()
 	_, after := s.Size()
@@ -61,6 +74,26 @@ func TestValueLogGC(t *testing.T) {
 			t.Fatalf("after GC, key %d = %.20q…, %v; want %.20q…", i, got, err, want)
 		}
 	}
+}
+
+// reopenCompacted closes s, which flushes its memtables to level 0, opens
+// the store again and compacts the whole LSM tree into one level before
+// returning it, so that Badger's discard statistics count every
+// overwritten value. The returned store is closed when the test ends.
+func reopenCompacted(t *testing.T, s *Badger, opts BadgerOptions) *Badger {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenBadger(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.db.Flatten(s.opts.NumCompactors); err != nil {
+		t.Fatalf("Flatten: %v", err)
+	}
+	return s
 }
 
 // TestGCLoop checks that the background GC runs every GCInterval and
@@ -80,8 +113,12 @@ func TestGCLoop(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// Close has waited for the GC loop to return, so the count is final
+	// and goleak (TestMain) checks that no goroutine is left.
 	n := s.gcRounds.Load()
-	time.Sleep(30 * time.Millisecond)
+	if _, err := s.Get(context.Background(), []byte("k"), nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Get after Close = %v, want ErrClosed", err)
+	}
 	if m := s.gcRounds.Load(); m != n {
 		t.Fatalf("GC ran %d rounds after Close", m-n)
 	}
