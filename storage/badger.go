@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -256,6 +257,11 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !o.InMemory {
+		if err := removeEmptyLogs(o.Dir, o.Logger); err != nil {
+			return nil, err
+		}
+	}
 	db, err := badger.Open(o.badgerOptions())
 	if err != nil {
 		if o.InMemory {
@@ -274,6 +280,40 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 		go s.gcLoop()
 	}
 	return s, nil
+}
+
+// removeEmptyLogs deletes the zero-length memtable (.mem) and value-log
+// (.vlog) files in dir. Badger creates such a file, then sizes and maps
+// it; a crash in between leaves it empty, and Badger 4.9.6 then refuses to
+// open the directory ("while opening memtables err: while opening fid: N
+// err: Create a new file", Badger issue 2207; the same for a value-log
+// file). An empty file holds no entry, not even its header, so removing
+// it loses nothing and Badger creates it anew.
+func removeEmptyLogs(dir string, log *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // a new store
+	}
+	if err != nil {
+		return fmt.Errorf("storage: open badger in %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if ext := filepath.Ext(e.Name()); e.IsDir() || (ext != ".mem" && ext != ".vlog") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Size() != 0 {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("storage: open badger in %s: remove empty %s left by a crash: %w", dir, e.Name(), err)
+		}
+		if log != nil {
+			log.Warn("storage: removed an empty file left by a crash", "file", path)
+		}
+	}
+	return nil
 }
 
 // enter registers a call in flight, or reports false once the store is
