@@ -1,55 +1,38 @@
-// Package storage defines the small ordered key-value interface tailor keeps
-// its profiles in, the Badger implementation of it, and (in
-// [github.com/tailorhq/tailor/storage/storagetest]) the conformance suite
-// every implementation must pass.
+// Package storage defines the store contract tailor keeps its profiles in
+// — keys holding versioned values, written one key at a time, optionally on
+// condition of the version — and a durable queue. Two implementations sit
+// beside it: [github.com/tailorhq/tailor/storage/badger], embedded (the
+// default), and [github.com/tailorhq/tailor/storage/redis], shared by
+// several processes over Redis or Redis Cluster. Every implementation
+// passes the conformance suite in
+// [github.com/tailorhq/tailor/storage/storagetest].
 //
-// # The interface
+// # The contract
 //
-// [Store] is deliberately small — Get, atomic Apply of a batch of [Op]s,
-// prefix Scan, Backup, Restore, Close — so that it can later be implemented
-// on a distributed engine. The engine serializes writers per key itself, so
-// a Store needs no conflict detection; it must make every Apply atomic and
-// durable to the degree its options promise. [Sizer] is optional.
+// [Store] is deliberately small: Get returns a value with its [Version];
+// Write applies one [Op] (set or delete) atomically, unconditionally or on
+// condition that the key is at a given version or absent, and returns the
+// new version or [ErrConflict]; Scan visits the keys under a prefix; Queue,
+// Backup, Restore, Close. A version is never reused for a key, even after
+// a delete, so a conditional write detects any write made since the read
+// it is based on — by this process or another sharing the store.
 //
-// # Badger
+// What the contract does not give: a transaction over several keys (Redis
+// Cluster cannot write keys of different slots atomically), an order or a
+// snapshot for Scan (unless the store says so), or any ordering of versions
+// beyond equality. The engine builds its multi-key operations — binding a
+// user id, merging profiles, deleting a profile with its aliases — from
+// single-key conditional steps that are safe to repeat; package engine
+// documents that protocol.
 //
-// [OpenBadger] opens a [Badger] store on disk or in memory
-// ([BadgerOptions.InMemory]). Its defaults are sized for tailor's workload
-// (profiles of 0.5–2 KB, about a million of them): see [BadgerOptions] and
-// the Default constants for each setting and why. Value-log garbage
-// collection runs in the background every [DefaultGCInterval];
-// [Badger.Close] stops it. Badger's log goes to a *slog.Logger, its chatty
-// INFO demoted to Debug.
+// # Queues
 //
-// # Group commit
-//
-// Concurrent Apply calls are group-committed: one committer goroutine
-// takes every Apply waiting at the moment it is free and writes their
-// batches in a single Badger transaction, so that with
-// [BadgerOptions.SyncWrites] one fsync covers them all. Each caller is
-// answered with the result of the commit that carried its batch; a batch is
-// never split across transactions, and a batch too big for one transaction
-// fails alone. Throughput with SyncWrites therefore grows with the number of
-// concurrent callers. On the 2-core VM tailor is benchmarked on, whose
-// shared disk took 3–18 ms per fsync while others were busy, 64 goroutines
-// writing 1 KB values reached medians of 3,700 and 31,000 fsynced Apply
-// calls per second in two runs, against 340 and 1,200 ungrouped; 512
-// goroutines reached 17,000 while 8 managed 425 (BenchmarkApply,
-// BenchmarkApplyDurableCallers).
-//
-// # Memory
-//
-// Badger memory-maps its value log and tables, and the pages of those files
-// a process touches count in its resident set as file-backed memory: page
-// cache that the kernel reclaims under pressure, not heap. With the
-// defaults, a million profiles (1.25 GB of values) and 200,000 random
-// read-and-rewrite updates, the process held 40 MB of anonymous memory
-// (23 MB of Go heap) and 1.6 GB of file-backed pages — the part of the
-// value log it had read or written; with Badger's own memory settings
-// (and values inline) it held 660 MB anonymous and 2.2 GB in all. Opening
-// the store took 0.05–1 s (2.2 s once, right after the load, with the
-// machine's load average at 15). The command storage/internal/rsscheck
-// reproduces these measurements.
+// [Queue] is a durable FIFO with at-least-once delivery to consumers in
+// any number of processes: a message handed out is held until it is
+// acknowledged or released, or until its consumer has been silent for the
+// store's claim timeout. The engine's import queue runs on it and makes
+// repeated delivery harmless by recording, in each profile under the same
+// conditional write, which batches it applied.
 //
 // # Ownership of byte slices
 //

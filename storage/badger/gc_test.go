@@ -1,4 +1,4 @@
-package storage
+package badger
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/tailorhq/tailor/storage"
 )
 
 // TestValueLogGC overwrites the same keys until most of the value log is
@@ -28,7 +30,7 @@ import (
 // reports when a rewrite runs concurrently with writes.
 func TestValueLogGC(t *testing.T) {
 	t.Parallel()
-	opts := BadgerOptions{
+	opts := Options{
 		Dir:              t.TempDir(),
 		ValueLogFileSize: 1 << 20,
 		GCInterval:       -1,
@@ -42,20 +44,17 @@ func TestValueLogGC(t *testing.T) {
 			o.BaseLevelSize = 256 << 10
 		},
 	}
-	s, err := OpenBadger(opts)
+	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	ctx := context.Background()
 	const keys, rounds = 500, 16
-	ops := make([]Op, 50)
 	for round := range rounds {
-		for i := 0; i < keys; i += len(ops) {
-			for j := range ops {
-				ops[j] = Op{Key: fmt.Appendf(nil, "k/%04d", i+j), Value: fmt.Appendf(make([]byte, 0, 1024), "%04d:%01000d", round, i+j)}
-			}
-			if err := s.Apply(ctx, ops); err != nil {
+		for i := range keys {
+			op := storage.Op{Key: fmt.Appendf(nil, "k/%04d", i), Value: fmt.Appendf(make([]byte, 0, 1024), "%04d:%01000d", round, i)}
+			if _, err := s.Write(ctx, op); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -69,7 +68,7 @@ func TestValueLogGC(t *testing.T) {
 		t.Fatalf("GC rewrote %d files, value log %d KB -> %d KB; want it shrunk by a quarter at least", rewrites, before>>10, after>>10)
 	}
 	for i := range keys {
-		got, err := s.Get(ctx, fmt.Appendf(nil, "k/%04d", i), nil)
+		got, _, err := s.Get(ctx, fmt.Appendf(nil, "k/%04d", i), nil)
 		if want := fmt.Sprintf("%04d:%01000d", rounds-1, i); err != nil || string(got) != want {
 			t.Fatalf("after GC, key %d = %.20q…, %v; want %.20q…", i, got, err, want)
 		}
@@ -80,12 +79,12 @@ func TestValueLogGC(t *testing.T) {
 // the store again and compacts the whole LSM tree into one level before
 // returning it, so that Badger's discard statistics count every
 // overwritten value. The returned store is closed when the test ends.
-func reopenCompacted(t *testing.T, s *Badger, opts BadgerOptions) *Badger {
+func reopenCompacted(t *testing.T, s *Store, opts Options) *Store {
 	t.Helper()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := OpenBadger(opts)
+	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +98,7 @@ func reopenCompacted(t *testing.T, s *Badger, opts BadgerOptions) *Badger {
 // TestGCLoop checks that the background GC runs every GCInterval and
 // stops with Close.
 func TestGCLoop(t *testing.T) {
-	s, err := OpenBadger(BadgerOptions{Dir: t.TempDir(), GCInterval: 5 * time.Millisecond})
+	s, err := Open(Options{Dir: t.TempDir(), GCInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +115,7 @@ func TestGCLoop(t *testing.T) {
 	// Close has waited for the GC loop to return, so the count is final
 	// and goleak (TestMain) checks that no goroutine is left.
 	n := s.gcRounds.Load()
-	if _, err := s.Get(context.Background(), []byte("k"), nil); !errors.Is(err, ErrClosed) {
+	if _, _, err := s.Get(context.Background(), []byte("k"), nil); !errors.Is(err, storage.ErrClosed) {
 		t.Fatalf("Get after Close = %v, want ErrClosed", err)
 	}
 	if m := s.gcRounds.Load(); m != n {

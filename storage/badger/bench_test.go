@@ -1,13 +1,15 @@
-package storage_test
+package badger_test
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/badger"
 )
 
 // benchValue is a profile-sized value (~1 KB).
@@ -19,19 +21,19 @@ var benchValue = func() []byte {
 	return v
 }()
 
-// BenchmarkApply measures concurrent single-op Apply calls of ~1 KB values
+// BenchmarkWrite measures concurrent single-op Apply calls of ~1 KB values
 // from 32 goroutines per core, as Identify calls would make them, with and
 // without group commit and fsync. ops/s is the number of acknowledged
 // Apply calls per second.
 //
 // vt is the ValueThreshold: 256 (the default) puts the values in the value
 // log, 1m keeps them inline in the LSM tree.
-func BenchmarkApply(b *testing.B) {
+func BenchmarkWrite(b *testing.B) {
 	for _, vt := range valueThresholds {
 		for _, sync := range []bool{true, false} {
 			for _, group := range []bool{true, false} {
 				b.Run(fmt.Sprintf("vt=%s/sync=%v/group=%v", vt.name, sync, group), func(b *testing.B) {
-					benchApply(b, storage.BadgerOptions{
+					benchWrite(b, badger.Options{
 						Dir:                b.TempDir(),
 						SyncWrites:         sync,
 						DisableGroupCommit: !group,
@@ -44,13 +46,13 @@ func BenchmarkApply(b *testing.B) {
 	}
 }
 
-// BenchmarkApplyDurableCallers shows how group commit with SyncWrites
+// BenchmarkWriteDurableCallers shows how group commit with SyncWrites
 // scales with the number of concurrent callers (goroutines per core × 2
 // cores): one fsync covers every Apply waiting at the time.
-func BenchmarkApplyDurableCallers(b *testing.B) {
+func BenchmarkWriteDurableCallers(b *testing.B) {
 	for _, perCore := range []int{4, 32, 256} {
 		b.Run(fmt.Sprintf("perCore=%d", perCore), func(b *testing.B) {
-			benchApplyParallel(b, storage.BadgerOptions{Dir: b.TempDir(), SyncWrites: true, GCInterval: -1}, perCore)
+			benchWriteParallel(b, badger.Options{Dir: b.TempDir(), SyncWrites: true, GCInterval: -1}, perCore)
 		})
 	}
 }
@@ -60,13 +62,13 @@ var valueThresholds = []struct {
 	size int64
 }{{"256", 256}, {"1m", 1 << 20}}
 
-func benchApply(b *testing.B, opts storage.BadgerOptions) {
-	benchApplyParallel(b, opts, 32)
+func benchWrite(b *testing.B, opts badger.Options) {
+	benchWriteParallel(b, opts, 32)
 }
 
-// benchApplyParallel runs single-op Apply calls of benchValue from
+// benchWriteParallel runs single-op Apply calls of benchValue from
 // perCore goroutines per GOMAXPROCS.
-func benchApplyParallel(b *testing.B, opts storage.BadgerOptions, perCore int) {
+func benchWriteParallel(b *testing.B, opts badger.Options, perCore int) {
 	s := openBadger(b, opts)
 	var next atomic.Uint64
 	b.ReportAllocs()
@@ -75,11 +77,9 @@ func benchApplyParallel(b *testing.B, opts storage.BadgerOptions, perCore int) {
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
 		key := make([]byte, 0, 32)
-		ops := make([]storage.Op, 1)
 		for pb.Next() {
 			key = fmt.Appendf(key[:0], "profile/%08d", next.Add(1)%100_000)
-			ops[0] = storage.Op{Key: key, Value: benchValue}
-			if err := s.Apply(ctx, ops); err != nil {
+			if _, err := s.Write(ctx, storage.Op{Key: key, Value: benchValue}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -93,24 +93,24 @@ func benchApplyParallel(b *testing.B, opts storage.BadgerOptions, perCore int) {
 func BenchmarkGet(b *testing.B) {
 	for _, vt := range valueThresholds {
 		b.Run("vt="+vt.name, func(b *testing.B) {
-			benchGet(b, storage.BadgerOptions{Dir: b.TempDir(), ValueThreshold: vt.size, GCInterval: -1})
+			benchGet(b, badger.Options{Dir: b.TempDir(), ValueThreshold: vt.size, GCInterval: -1})
 		})
 	}
 	b.Run("inmemory", func(b *testing.B) {
-		benchGet(b, storage.BadgerOptions{InMemory: true})
+		benchGet(b, badger.Options{InMemory: true})
 	})
 }
 
-func benchGet(b *testing.B, opts storage.BadgerOptions) {
+func benchGet(b *testing.B, opts badger.Options) {
 	const n = 100_000
-	var s *storage.Badger
+	var s *badger.Store
 	if opts.InMemory {
 		s = openBadger(b, opts)
 		fill(b, s, n)
 	} else {
 		// Reopen after filling: the memtable is flushed, as it would be
 		// for a store opened with profiles from an earlier run.
-		w, err := storage.OpenBadger(opts)
+		w, err := badger.Open(opts)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -129,23 +129,27 @@ func benchGet(b *testing.B, opts storage.BadgerOptions) {
 	for b.Loop() {
 		key = fmt.Appendf(key[:0], "profile/%08d", r.IntN(n))
 		var err error
-		if dst, err = s.Get(ctx, key, dst); err != nil {
+		if dst, _, err = s.Get(ctx, key, dst); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// fill writes n ~1 KB values at profile/00000000... in batches of 100.
+// fill writes n ~1 KB values at profile/00000000... from 64 goroutines
+// (group commit puts them in few transactions).
 func fill(tb testing.TB, s storage.Store, n int) {
 	tb.Helper()
-	ops := make([]storage.Op, 0, 100)
-	for i := range n {
-		ops = append(ops, storage.Op{Key: fmt.Appendf(nil, "profile/%08d", i), Value: benchValue})
-		if len(ops) == cap(ops) || i == n-1 {
-			if err := s.Apply(context.Background(), ops); err != nil {
-				tb.Fatal(err)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				if _, err := s.Write(context.Background(), storage.Op{Key: fmt.Appendf(nil, "profile/%08d", i), Value: benchValue}); err != nil {
+					tb.Error(err)
+					return
+				}
 			}
-			ops = ops[:0]
-		}
+		})
 	}
+	wg.Wait()
 }

@@ -2,8 +2,8 @@
 // the process's resident memory with a million profiles open after 200,000
 // updates, and the time Open takes on that store.
 //
-//	go run ./storage/internal/rsscheck -dir /tmp/rss -load     # once: write the profiles
-//	go run ./storage/internal/rsscheck -dir /tmp/rss           # open, update, report
+//	go run ./storage/badger/internal/rsscheck -dir /tmp/rss -load     # once: write the profiles
+//	go run ./storage/badger/internal/rsscheck -dir /tmp/rss           # open, update, report
 //
 // Profiles are 0.5–2 KB of JSON-like text. Updates read a uniformly random
 // profile and write it back changed, from -concurrency goroutines. The
@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/badger"
 )
 
 func main() {
@@ -36,18 +37,18 @@ func main() {
 		n           = flag.Int("n", 1_000_000, "number of profiles")
 		updates     = flag.Int("updates", 200_000, "number of updates after Open")
 		concurrency = flag.Int("concurrency", 16, "updating goroutines")
-		vt          = flag.Int64("vt", 0, "BadgerOptions.ValueThreshold (0: default)")
-		memtable    = flag.Int64("memtable", 0, "BadgerOptions.MemTableSize (0: default)")
-		memtables   = flag.Int("memtables", 0, "BadgerOptions.NumMemtables (0: default)")
-		blockCache  = flag.Int64("blockcache", 0, "BadgerOptions.BlockCacheSize (0: default)")
-		indexCache  = flag.Int64("indexcache", 0, "BadgerOptions.IndexCacheSize (0: all in memory)")
-		compactors  = flag.Int("compactors", 0, "BadgerOptions.NumCompactors (0: default)")
+		vt          = flag.Int64("vt", 0, "badger.Options.ValueThreshold (0: default)")
+		memtable    = flag.Int64("memtable", 0, "badger.Options.MemTableSize (0: default)")
+		memtables   = flag.Int("memtables", 0, "badger.Options.NumMemtables (0: default)")
+		blockCache  = flag.Int64("blockcache", 0, "badger.Options.BlockCacheSize (0: default)")
+		indexCache  = flag.Int64("indexcache", 0, "badger.Options.IndexCacheSize (0: all in memory)")
+		compactors  = flag.Int("compactors", 0, "badger.Options.NumCompactors (0: default)")
 	)
 	flag.Parse()
 	if *dir == "" {
 		log.Fatal("rsscheck: -dir is required")
 	}
-	opts := storage.BadgerOptions{
+	opts := badger.Options{
 		Dir:            *dir,
 		ValueThreshold: *vt,
 		MemTableSize:   *memtable,
@@ -59,7 +60,7 @@ func main() {
 	ctx := context.Background()
 
 	start := time.Now()
-	s, err := storage.OpenBadger(opts)
+	s, err := badger.Open(opts)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -67,17 +68,20 @@ func main() {
 
 	if *load {
 		start = time.Now()
-		r := rand.New(rand.NewPCG(1, 1))
-		ops := make([]storage.Op, 0, 100)
-		for i := range *n {
-			ops = append(ops, storage.Op{Key: key(i), Value: profile(r, 0)})
-			if len(ops) == cap(ops) || i == *n-1 {
-				if err := s.Apply(ctx, ops); err != nil {
-					log.Fatal(err)
+		// 64 writers: group commit puts their writes in few transactions.
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for w := range 64 {
+			wg.Go(func() {
+				r := rand.New(rand.NewPCG(uint64(w), 1))
+				for i := next.Add(1) - 1; i < int64(*n); i = next.Add(1) - 1 {
+					if _, err := s.Write(ctx, storage.Op{Key: key(int(i)), Value: profile(r, 0)}); err != nil {
+						log.Fatal(err)
+					}
 				}
-				ops = ops[:0]
-			}
+			})
 		}
+		wg.Wait()
 		if err := s.Close(); err != nil {
 			log.Fatal(err)
 		}
@@ -96,10 +100,10 @@ func main() {
 			for next.Add(1) <= int64(*updates) {
 				k := key(r.IntN(*n))
 				var err error
-				if buf, err = s.Get(ctx, k, buf); err != nil {
+				if buf, _, err = s.Get(ctx, k, buf); err != nil {
 					log.Fatalf("get %s: %v", k, err)
 				}
-				if err := s.Apply(ctx, []storage.Op{{Key: k, Value: profile(r, len(buf))}}); err != nil {
+				if _, err := s.Write(ctx, storage.Op{Key: k, Value: profile(r, len(buf))}); err != nil {
 					log.Fatal(err)
 				}
 			}
@@ -130,7 +134,7 @@ func profile(r *rand.Rand, size int) []byte {
 	return append(b, "}}"...)
 }
 
-func report(s *storage.Badger, openTime, updateTime time.Duration) {
+func report(s *badger.Store, openTime, updateTime time.Duration) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

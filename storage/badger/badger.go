@@ -1,4 +1,4 @@
-package storage
+package badger
 
 import (
 	"context"
@@ -16,9 +16,11 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/tailorhq/tailor/storage"
 )
 
-// Defaults of BadgerOptions, chosen for tailor's workload: about a million
+// Defaults of Options, chosen for tailor's workload: about a million
 // profiles of 0.5–2 KB each, read and rewritten whole. Badger's own
 // defaults spend their memory on 5 memtables of 64 MiB, a 256 MiB block
 // cache and four compactors' table builders; these keep the store's
@@ -30,8 +32,8 @@ const (
 	// (33 MB for a million keys) and cheap to compact. Measured here with
 	// a million profiles against values inline (ValueThreshold 1 MiB): the
 	// load ran 2–4× and 200,000 read-and-rewrite updates 1.3–2.8× faster,
-	// anonymous memory was 40 MB instead of 610 MB, and grouped Apply
-	// without fsync sustained about twice the rate (BenchmarkApply). The
+	// anonymous memory was 40 MB instead of 610 MB, and grouped Write
+	// without fsync sustained about twice the rate (BenchmarkWrite). The
 	// price is value-log garbage, reclaimed by the background GC, and one
 	// more fsync per commit with SyncWrites (value log and memtable WAL).
 	DefaultValueThreshold = 256
@@ -69,10 +71,10 @@ const (
 	restoreMaxPending = 256
 )
 
-// BadgerOptions configures OpenBadger. The zero value of every field but Dir
+// Options configures OpenBadger. The zero value of every field but Dir
 // selects the documented default; the zero value as a whole is invalid only
 // because a store needs Dir or InMemory.
-type BadgerOptions struct {
+type Options struct {
 	// Dir is the directory of the database, created if missing. Required
 	// unless InMemory.
 	Dir string
@@ -81,8 +83,8 @@ type BadgerOptions struct {
 	// tree, each at most 1 MiB or 15% of MemTableSize, whichever is less)
 	// and no value-log GC runs.
 	InMemory bool
-	// SyncWrites fsyncs every commit before Apply returns. Group commit
-	// makes one fsync cover all the Apply calls waiting at that moment.
+	// SyncWrites fsyncs every commit before Write returns. Group commit
+	// makes one fsync cover all the Write calls waiting at that moment.
 	SyncWrites bool
 	// Logger receives Badger's log: errors and warnings at their level,
 	// Badger's chatty INFO at slog.LevelDebug and its DEBUG at
@@ -121,7 +123,12 @@ type BadgerOptions struct {
 	// value-log file. Zero selects DefaultGCDiscardRatio; must be in (0, 1).
 	GCDiscardRatio float64
 
-	// DisableGroupCommit commits every Apply in its own transaction (one
+	// ClaimAfter is how long a queue message handed out by Next may stay
+	// unacknowledged before Next hands it out again, taking its consumer
+	// to have died. Zero selects DefaultClaimAfter.
+	ClaimAfter time.Duration
+
+	// DisableGroupCommit commits every Write in its own transaction (one
 	// fsync each with SyncWrites). For comparison benchmarks.
 	DisableGroupCommit bool
 
@@ -131,12 +138,12 @@ type BadgerOptions struct {
 
 // withDefaults returns a copy of o with defaults filled in, or an error
 // naming the field at fault.
-func (o BadgerOptions) withDefaults() (BadgerOptions, error) {
+func (o Options) withDefaults() (Options, error) {
 	switch {
 	case o.InMemory && o.Dir != "":
-		return o, errors.New("storage: BadgerOptions.Dir must be empty when InMemory is set")
+		return o, errors.New("badger: Options.Dir must be empty when InMemory is set")
 	case !o.InMemory && o.Dir == "":
-		return o, errors.New("storage: BadgerOptions.Dir is empty (set Dir, or InMemory)")
+		return o, errors.New("badger: Options.Dir is empty (set Dir, or InMemory)")
 	}
 	if o.ValueThreshold == 0 {
 		o.ValueThreshold = DefaultValueThreshold
@@ -162,31 +169,36 @@ func (o BadgerOptions) withDefaults() (BadgerOptions, error) {
 	if o.GCDiscardRatio == 0 {
 		o.GCDiscardRatio = DefaultGCDiscardRatio
 	}
+	if o.ClaimAfter == 0 {
+		o.ClaimAfter = DefaultClaimAfter
+	}
 	switch {
 	case o.ValueThreshold < 0 || o.ValueThreshold > maxInMemoryValueThreshold:
-		return o, fmt.Errorf("storage: BadgerOptions.ValueThreshold %d out of range [1, %d]", o.ValueThreshold, maxInMemoryValueThreshold)
+		return o, fmt.Errorf("badger: Options.ValueThreshold %d out of range [1, %d]", o.ValueThreshold, maxInMemoryValueThreshold)
 	case o.MemTableSize < 1<<20:
-		return o, fmt.Errorf("storage: BadgerOptions.MemTableSize %d below 1 MiB", o.MemTableSize)
+		return o, fmt.Errorf("badger: Options.MemTableSize %d below 1 MiB", o.MemTableSize)
 	case !o.InMemory && o.ValueThreshold > maxBatchSize(o.MemTableSize):
-		return o, fmt.Errorf("storage: BadgerOptions.ValueThreshold %d above 15%% of MemTableSize (%d)", o.ValueThreshold, o.MemTableSize)
+		return o, fmt.Errorf("badger: Options.ValueThreshold %d above 15%% of MemTableSize (%d)", o.ValueThreshold, o.MemTableSize)
 	case o.NumMemtables < 1:
-		return o, fmt.Errorf("storage: BadgerOptions.NumMemtables %d below 1", o.NumMemtables)
+		return o, fmt.Errorf("badger: Options.NumMemtables %d below 1", o.NumMemtables)
 	case o.BlockCacheSize < 0:
-		return o, fmt.Errorf("storage: BadgerOptions.BlockCacheSize %d is negative", o.BlockCacheSize)
+		return o, fmt.Errorf("badger: Options.BlockCacheSize %d is negative", o.BlockCacheSize)
 	case o.IndexCacheSize < 0:
-		return o, fmt.Errorf("storage: BadgerOptions.IndexCacheSize %d is negative", o.IndexCacheSize)
+		return o, fmt.Errorf("badger: Options.IndexCacheSize %d is negative", o.IndexCacheSize)
 	case o.NumCompactors < 2:
-		return o, fmt.Errorf("storage: BadgerOptions.NumCompactors %d below 2", o.NumCompactors)
+		return o, fmt.Errorf("badger: Options.NumCompactors %d below 2", o.NumCompactors)
 	case o.ValueLogFileSize < 1<<20 || o.ValueLogFileSize >= 2<<30:
-		return o, fmt.Errorf("storage: BadgerOptions.ValueLogFileSize %d out of range [1 MiB, 2 GiB)", o.ValueLogFileSize)
+		return o, fmt.Errorf("badger: Options.ValueLogFileSize %d out of range [1 MiB, 2 GiB)", o.ValueLogFileSize)
 	case o.GCDiscardRatio <= 0 || o.GCDiscardRatio >= 1:
-		return o, fmt.Errorf("storage: BadgerOptions.GCDiscardRatio %v out of range (0, 1)", o.GCDiscardRatio)
+		return o, fmt.Errorf("badger: Options.GCDiscardRatio %v out of range (0, 1)", o.GCDiscardRatio)
+	case o.ClaimAfter < 0:
+		return o, fmt.Errorf("badger: Options.ClaimAfter %v is negative", o.ClaimAfter)
 	}
 	return o, nil
 }
 
 // badgerOptions translates o (with defaults filled in) to Badger's options.
-func (o BadgerOptions) badgerOptions() badger.Options {
+func (o Options) badgerOptions() badger.Options {
 	bo := badger.DefaultOptions(o.Dir).
 		WithInMemory(o.InMemory).
 		WithSyncWrites(o.SyncWrites).
@@ -222,11 +234,11 @@ func (o BadgerOptions) badgerOptions() badger.Options {
 // the given size.
 func maxBatchSize(memTableSize int64) int64 { return memTableSize * 15 / 100 }
 
-// Badger is a Store backed by Badger (github.com/dgraph-io/badger/v4). It is
-// safe for concurrent use. Open it with OpenBadger and Close it when done.
-type Badger struct {
+// Store is a [storage.Store] backed by Badger (github.com/dgraph-io/badger/v4).
+// It is safe for concurrent use. Open it with Open and Close it when done.
+type Store struct {
 	db   *badger.DB
-	opts BadgerOptions
+	opts Options
 
 	// mu guards closed; inflight counts the calls that passed enter.
 	// Close sets closed under mu, then waits for inflight, so no call
@@ -236,8 +248,14 @@ type Badger struct {
 	inflight sync.WaitGroup
 
 	commits chan *commitReq // to the committer; nil without group commit
+	// commitMu serializes the commits of callers without group commit:
+	// conditions are checked by the store, so one writer at a time.
+	commitMu sync.Mutex
 	stop    chan struct{}   // closed by Close to stop the goroutines
 	done    sync.WaitGroup  // the committer and the GC loop
+
+	queuesMu sync.Mutex
+	queues   map[string]*queue
 
 	closeOnce sync.Once
 	closeErr  error
@@ -246,13 +264,13 @@ type Badger struct {
 }
 
 var (
-	_ Store = (*Badger)(nil)
-	_ Sizer = (*Badger)(nil)
+	_ storage.Store = (*Store)(nil)
+	_ storage.Sizer = (*Store)(nil)
 )
 
-// OpenBadger opens (creating if needed) a Badger store as opts describe.
-// opts is copied; the caller may reuse it.
-func OpenBadger(opts BadgerOptions) (*Badger, error) {
+// Open opens (creating if needed) a Badger store as opts describe. opts is
+// copied; the caller may reuse it.
+func Open(opts Options) (*Store, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -265,11 +283,11 @@ func OpenBadger(opts BadgerOptions) (*Badger, error) {
 	db, err := badger.Open(o.badgerOptions())
 	if err != nil {
 		if o.InMemory {
-			return nil, fmt.Errorf("storage: open badger in memory: %w", err)
+			return nil, fmt.Errorf("badger: open in memory: %w", err)
 		}
-		return nil, fmt.Errorf("storage: open badger in %s: %w", o.Dir, err)
+		return nil, fmt.Errorf("badger: open in %s: %w", o.Dir, err)
 	}
-	s := &Badger{db: db, opts: o, stop: make(chan struct{})}
+	s := &Store{db: db, opts: o, stop: make(chan struct{}), queues: make(map[string]*queue)}
 	if !o.DisableGroupCommit {
 		s.commits = make(chan *commitReq)
 		s.done.Add(1)
@@ -295,7 +313,7 @@ func removeEmptyLogs(dir string, log *slog.Logger) error {
 		return nil // a new store
 	}
 	if err != nil {
-		return fmt.Errorf("storage: open badger in %s: %w", dir, err)
+		return fmt.Errorf("badger: open badger in %s: %w", dir, err)
 	}
 	for _, e := range entries {
 		if ext := filepath.Ext(e.Name()); e.IsDir() || (ext != ".mem" && ext != ".vlog") {
@@ -307,10 +325,10 @@ func removeEmptyLogs(dir string, log *slog.Logger) error {
 		}
 		path := filepath.Join(dir, e.Name())
 		if err := os.Remove(path); err != nil {
-			return fmt.Errorf("storage: open badger in %s: remove empty %s left by a crash: %w", dir, e.Name(), err)
+			return fmt.Errorf("badger: open badger in %s: remove empty %s left by a crash: %w", dir, e.Name(), err)
 		}
 		if log != nil {
-			log.Warn("storage: removed an empty file left by a crash", "file", path)
+			log.Warn("badger: removed an empty file left by a crash", "file", path)
 		}
 	}
 	return nil
@@ -318,7 +336,7 @@ func removeEmptyLogs(dir string, log *slog.Logger) error {
 
 // enter registers a call in flight, or reports false once the store is
 // closed. Every successful enter is paired with s.inflight.Done().
-func (s *Badger) enter() bool {
+func (s *Store) enter() bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -328,99 +346,108 @@ func (s *Badger) enter() bool {
 	return true
 }
 
-// Get appends the value at key to dst[:0] and returns it, or ErrNotFound.
-// The result is a copy owned by the caller.
-func (s *Badger) Get(ctx context.Context, key, dst []byte) ([]byte, error) {
+// Get appends the value at key to dst[:0] and returns it with its version
+// (Badger's commit timestamp of the write), or ErrNotFound. The result is
+// a copy owned by the caller.
+func (s *Store) Get(ctx context.Context, key, dst []byte) ([]byte, storage.Version, error) {
 	if !s.enter() {
-		return nil, ErrClosed
+		return nil, 0, storage.ErrClosed
 	}
 	defer s.inflight.Done()
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	txn := s.db.NewTransaction(false)
 	defer txn.Discard()
 	item, err := txn.Get(key)
 	if err != nil {
 		if errors.Is(err, badger.ErrKeyNotFound) || errors.Is(err, badger.ErrEmptyKey) {
-			return nil, ErrNotFound
+			return nil, 0, storage.ErrNotFound
 		}
-		return nil, fmt.Errorf("storage: get: %w", err)
+		return nil, 0, fmt.Errorf("badger: get: %w", err)
 	}
 	dst, err = item.ValueCopy(dst[:0])
 	if err != nil {
-		return nil, fmt.Errorf("storage: get value: %w", err)
+		return nil, 0, fmt.Errorf("badger: get value: %w", err)
 	}
-	return dst, nil
+	return dst, storage.Version(item.Version()), nil
 }
 
-// Apply writes ops atomically. With group commit (the default) it waits for
-// the committer, which puts the batch in one transaction with the batches
-// of concurrent callers; ctx is honoured until the committer takes the
-// batch, not after. The ops' slices are not retained after Apply returns.
-func (s *Badger) Apply(ctx context.Context, ops []Op) error {
+// Write applies op and returns the key's new version. With group commit
+// (the default) it waits for the committer, which puts the op in one
+// transaction with the ops of concurrent callers and checks its condition
+// there; ctx is honoured until the committer takes the op, not after. The
+// op's slices are not retained after Write returns.
+func (s *Store) Write(ctx context.Context, op storage.Op) (storage.Version, error) {
 	if !s.enter() {
-		return ErrClosed
+		return 0, storage.ErrClosed
 	}
 	defer s.inflight.Done()
-	if err := validateOps(ops); err != nil {
-		return err
+	if err := checkOp(&op); err != nil {
+		return 0, err
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if len(ops) == 0 {
-		return nil
-	}
-	r := commitReqPool.Get().(*commitReq)
-	r.ops = ops
-	if s.commits == nil {
-		s.commitGroup([]*commitReq{r})
-		err := <-r.done
-		r.ops = nil
-		commitReqPool.Put(r)
-		return err
-	}
-	select {
-	case s.commits <- r:
-	case <-ctx.Done():
-		r.ops = nil
-		commitReqPool.Put(r)
-		return ctx.Err()
-	}
-	err := <-r.done
-	r.ops = nil
-	commitReqPool.Put(r)
-	return err
+	return s.write(ctx, &op)
 }
 
-// validateOps rejects what Badger would reject, naming the op at fault, so
-// that one caller's bad batch never reaches a shared transaction.
-func validateOps(ops []Op) error {
-	for i := range ops {
-		op := &ops[i]
-		switch {
-		case len(op.Key) == 0:
-			return fmt.Errorf("storage: op %d: empty key", i)
-		case len(op.Key) > maxKeySize:
-			return fmt.Errorf("storage: op %d: key of %d bytes exceeds %d", i, len(op.Key), maxKeySize)
-		case strings.HasPrefix(string(op.Key), "!badger!"):
-			return fmt.Errorf("storage: op %d: key prefix %q is reserved", i, "!badger!")
-		case op.TTL < 0 && !op.Delete:
-			return fmt.Errorf("storage: op %d: negative TTL %v", i, op.TTL)
+// write is Write for a caller that registered with enter and checked op.
+func (s *Store) write(ctx context.Context, op *storage.Op) (storage.Version, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	r := commitReqPool.Get().(*commitReq)
+	defer func() {
+		*r = commitReq{done: r.done}
+		commitReqPool.Put(r)
+	}()
+	r.op = op
+	if s.commits == nil {
+		s.commitMu.Lock()
+		s.commitGroup([]*commitReq{r})
+		s.commitMu.Unlock()
+	} else {
+		select {
+		case s.commits <- r:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	<-r.done
+	return r.version, r.err
+}
+
+// checkOp rejects what the contract or Badger would reject, naming the
+// field at fault, so that one caller's bad op never reaches a shared
+// transaction.
+func checkOp(op *storage.Op) error {
+	if err := storage.CheckOp(op, maxKeySize); err != nil {
+		return err
+	}
+	for _, p := range reservedPrefixes {
+		if strings.HasPrefix(string(op.Key), p) {
+			return fmt.Errorf("badger: Op.Key prefix %q is reserved", p)
 		}
 	}
 	return nil
 }
 
-// Scan calls fn for every live key with the given prefix, in key order. key
-// and value point into Badger's memory and are valid only during the call
-// to fn: values are not prefetched, so nothing is copied. Scan reads one
-// consistent snapshot; fn may call other methods of the store, except
-// Close (which would wait for the Scan).
-func (s *Badger) Scan(ctx context.Context, prefix []byte, fn func(key, value []byte) error) error {
+// reservedPrefixes are key prefixes Write refuses: Badger's own keys, and
+// the keys of the store's queues (queue.go).
+var reservedPrefixes = []string{"!badger!", queuePrefix}
+
+// Scan calls fn for every live key with the given prefix, in key order,
+// with its value and version. key and value point into Badger's memory and
+// are valid only during the call to fn: values are not prefetched, so
+// nothing is copied. Scan reads one consistent snapshot, and never reports
+// the keys of the store's queues; fn may call other methods of the store,
+// except Close (which would wait for the Scan).
+func (s *Store) Scan(ctx context.Context, prefix []byte, fn func(key, value []byte, v storage.Version) error) error {
+	return s.scan(ctx, prefix, true, fn)
+}
+
+// scan is Scan; with skipReserved false it also reports reserved keys.
+func (s *Store) scan(ctx context.Context, prefix []byte, skipReserved bool, fn func(key, value []byte, v storage.Version) error) error {
 	if !s.enter() {
-		return ErrClosed
+		return storage.ErrClosed
 	}
 	defer s.inflight.Done()
 	if err := ctx.Err(); err != nil {
@@ -443,16 +470,19 @@ func (s *Badger) Scan(ctx context.Context, prefix []byte, fn func(key, value []b
 		}
 		item := it.Item()
 		key := item.Key()
+		if skipReserved && strings.HasPrefix(string(key), queuePrefix) {
+			continue
+		}
 		var fnErr error
 		err := item.Value(func(v []byte) error {
-			fnErr = fn(key, v)
+			fnErr = fn(key, v, storage.Version(item.Version()))
 			return fnErr
 		})
 		if fnErr != nil {
 			return fnErr
 		}
 		if err != nil {
-			return fmt.Errorf("storage: scan %q: %w", key, err)
+			return fmt.Errorf("badger: scan %q: %w", key, err)
 		}
 	}
 	return nil
@@ -460,9 +490,9 @@ func (s *Badger) Scan(ctx context.Context, prefix []byte, fn func(key, value []b
 
 // Backup writes a full snapshot of the store to w in Badger's backup
 // format (DB.Backup). It stops with ctx's error when ctx is done.
-func (s *Badger) Backup(ctx context.Context, w io.Writer) error {
+func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	if !s.enter() {
-		return ErrClosed
+		return storage.ErrClosed
 	}
 	defer s.inflight.Done()
 	if err := ctx.Err(); err != nil {
@@ -472,7 +502,7 @@ func (s *Badger) Backup(ctx context.Context, w io.Writer) error {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}
-		return fmt.Errorf("storage: backup: %w", err)
+		return fmt.Errorf("badger: backup: %w", err)
 	}
 	return nil
 }
@@ -483,9 +513,9 @@ func (s *Badger) Backup(ctx context.Context, w io.Writer) error {
 // clock past them, so later writes win. No other call may run
 // concurrently. It stops with ctx's error when ctx is done, leaving the
 // store holding part of the snapshot.
-func (s *Badger) Restore(ctx context.Context, r io.Reader) error {
+func (s *Store) Restore(ctx context.Context, r io.Reader) error {
 	if !s.enter() {
-		return ErrClosed
+		return storage.ErrClosed
 	}
 	defer s.inflight.Done()
 	if err := ctx.Err(); err != nil {
@@ -494,13 +524,19 @@ func (s *Badger) Restore(ctx context.Context, r io.Reader) error {
 	// Load keeps the snapshot's versions, so a key written more recently
 	// here would win over the snapshot: start from an empty store.
 	if err := s.db.DropAll(); err != nil {
-		return fmt.Errorf("storage: restore: clear the store: %w", err)
+		return fmt.Errorf("badger: restore: clear the store: %w", err)
 	}
-	if err := s.db.Load(ctxReader{ctx, r}, restoreMaxPending); err != nil {
+	err := s.db.Load(ctxReader{ctx, r}, restoreMaxPending)
+	s.queuesMu.Lock()
+	for _, q := range s.queues {
+		q.reset() // their messages are the snapshot's now
+	}
+	s.queuesMu.Unlock()
+	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}
-		return fmt.Errorf("storage: restore: %w", err)
+		return fmt.Errorf("badger: restore: %w", err)
 	}
 	return nil
 }
@@ -509,7 +545,7 @@ func (s *Badger) Restore(ctx context.Context, r io.Reader) error {
 // (SST files) and of the value log; zeros in memory. It walks the
 // directory, so it is current but not free: call it for reports, not per
 // request. (Badger's own DB.Size is refreshed only once a minute.)
-func (s *Badger) Size() (lsm, vlog int64) {
+func (s *Store) Size() (lsm, vlog int64) {
 	if s.opts.InMemory {
 		return 0, 0
 	}
@@ -532,11 +568,11 @@ func (s *Badger) Size() (lsm, vlog int64) {
 	return lsm, vlog
 }
 
-// Close waits for the calls in flight (every Apply already acknowledged or
+// Close waits for the calls in flight (every Write already acknowledged or
 // waiting is committed), stops the committer and the value-log GC, and
 // closes Badger, which flushes its memtable. Calls after Close return
 // ErrClosed; a second Close returns nil.
-func (s *Badger) Close() error {
+func (s *Store) Close() error {
 	first := false
 	s.closeOnce.Do(func() {
 		first = true
@@ -547,7 +583,7 @@ func (s *Badger) Close() error {
 		close(s.stop)
 		s.done.Wait()
 		if err := s.db.Close(); err != nil {
-			s.closeErr = fmt.Errorf("storage: close badger: %w", err)
+			s.closeErr = fmt.Errorf("badger: close badger: %w", err)
 		}
 	})
 	if !first {
@@ -557,7 +593,7 @@ func (s *Badger) Close() error {
 }
 
 // gcLoop runs a value-log GC round every GCInterval until Close.
-func (s *Badger) gcLoop() {
+func (s *Store) gcLoop() {
 	defer s.done.Done()
 	t := time.NewTicker(s.opts.GCInterval)
 	defer t.Stop()
@@ -575,7 +611,7 @@ func (s *Badger) gcLoop() {
 // gcRound rewrites value-log files until Badger finds none with at least
 // GCDiscardRatio garbage, or Close is called, and returns how many it
 // rewrote.
-func (s *Badger) gcRound() int {
+func (s *Store) gcRound() int {
 	n := 0
 	for {
 		select {
@@ -586,7 +622,7 @@ func (s *Badger) gcRound() int {
 		err := s.db.RunValueLogGC(s.opts.GCDiscardRatio)
 		if err != nil {
 			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) && s.opts.Logger != nil {
-				s.opts.Logger.Warn("storage: value-log GC failed", "err", err)
+				s.opts.Logger.Warn("badger: value-log GC failed", "err", err)
 			}
 			return n
 		}
@@ -619,3 +655,7 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// Options returns the options the store was opened with, defaults filled
+// in.
+func (s *Store) Options() Options { return s.opts }

@@ -1,4 +1,4 @@
-package storage_test
+package badger_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/badger"
 )
 
 // TestOpenAfterCrashEmptyFiles recreates what a crash between creating a
@@ -23,12 +24,12 @@ func TestOpenAfterCrashEmptyFiles(t *testing.T) {
 		t.Run(ext, func(t *testing.T) {
 			dir := t.TempDir()
 			ctx := context.Background()
-			s, err := storage.OpenBadger(storage.BadgerOptions{Dir: dir, GCInterval: -1})
+			s, err := badger.Open(badger.Options{Dir: dir, GCInterval: -1})
 			if err != nil {
 				t.Fatal(err)
 			}
 			for i := range 100 {
-				if err := s.Apply(ctx, []storage.Op{{Key: fmt.Appendf(nil, "k/%03d", i), Value: fmt.Appendf(nil, "%0300d", i)}}); err != nil {
+				if _, err := s.Write(ctx, storage.Op{Key: fmt.Appendf(nil, "k/%03d", i), Value: fmt.Appendf(nil, "%0300d", i)}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -56,18 +57,18 @@ func TestOpenAfterCrashEmptyFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			s, err = storage.OpenBadger(storage.BadgerOptions{Dir: dir, GCInterval: -1})
+			s, err = badger.Open(badger.Options{Dir: dir, GCInterval: -1})
 			if err != nil {
 				t.Fatalf("first open after a crash left %s empty: %v", filepath.Base(empty), err)
 			}
 			defer s.Close()
 			for i := range 100 {
-				got, err := s.Get(ctx, fmt.Appendf(nil, "k/%03d", i), nil)
+				got, _, err := s.Get(ctx, fmt.Appendf(nil, "k/%03d", i), nil)
 				if want := fmt.Sprintf("%0300d", i); err != nil || string(got) != want {
 					t.Fatalf("key %d after reopen = %.10q…, %v; want %.10q…", i, got, err, want)
 				}
 			}
-			if err := s.Apply(ctx, []storage.Op{{Key: []byte("k/after"), Value: []byte("x")}}); err != nil {
+			if _, err := s.Write(ctx, storage.Op{Key: []byte("k/after"), Value: []byte("x")}); err != nil {
 				t.Fatalf("write after reopen: %v", err)
 			}
 		})
