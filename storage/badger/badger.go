@@ -251,8 +251,8 @@ type Store struct {
 	// commitMu serializes the commits of callers without group commit:
 	// conditions are checked by the store, so one writer at a time.
 	commitMu sync.Mutex
-	stop    chan struct{}   // closed by Close to stop the goroutines
-	done    sync.WaitGroup  // the committer and the GC loop
+	stop     chan struct{}  // closed by Close to stop the goroutines
+	done     sync.WaitGroup // the committer and the GC loop
 
 	queuesMu sync.Mutex
 	queues   map[string]*queue

@@ -30,13 +30,13 @@ type queue struct {
 	s      *Store
 	prefix string
 
-	mu       sync.Mutex
-	loaded   bool
-	next     uint64               // id of the next message
-	ids      []uint64             // stored messages, ascending
-	pending  []uint64             // ids reserved by Enqueue calls still writing
-	held     map[uint64]time.Time // handed-out id → when it may be handed out again
-	wake     chan struct{}        // closed and replaced when a message becomes available
+	mu      sync.Mutex
+	loaded  bool
+	next    uint64               // id of the next message
+	ids     []uint64             // stored messages, ascending
+	pending []uint64             // ids reserved by Enqueue calls still writing
+	held    map[uint64]time.Time // handed-out id → when it may be handed out again
+	wake    chan struct{}        // closed and replaced when a message becomes available
 }
 
 var _ storage.Queue = (*queue)(nil)
