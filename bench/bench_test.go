@@ -14,7 +14,7 @@ import (
 	"github.com/tailorhq/tailor/bench/workload"
 	"github.com/tailorhq/tailor/engine"
 	"github.com/tailorhq/tailor/rules"
-	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/badger"
 )
 
 // Benchmarks for issue 6, target 6: audience cost as audiences grow, and
@@ -97,7 +97,7 @@ func BenchmarkIdentifyStored(b *testing.B) {
 			if base := os.Getenv("TAILOR_BENCH_DIR"); base != "" {
 				dir = filepath.Join(base, fmt.Sprintf("profiles-%d", n))
 			}
-			st, err := runner.OpenStore(context.Background(), dir, g, engine.Options{Rules: set}, storage.BadgerOptions{}, 0, nil)
+			st, err := runner.OpenStore(context.Background(), dir, g, engine.Options{Rules: set}, badger.Options{}, 0, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/tailorhq/tailor/engine"
 	"github.com/tailorhq/tailor/rules"
-	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/badger"
 )
 
 // Benchmarks of the request path. engine/PERF.md has the figures and the
@@ -200,11 +200,11 @@ func openBench(b *testing.B, onDisk, cache bool) *engine.Engine {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bo := storage.BadgerOptions{InMemory: !onDisk}
+	bo := badger.Options{InMemory: !onDisk}
 	if onDisk {
 		bo.Dir = b.TempDir()
 	}
-	st, err := storage.OpenBadger(bo)
+	st, err := badger.Open(bo)
 	if err != nil {
 		b.Fatal(err)
 	}

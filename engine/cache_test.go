@@ -13,16 +13,17 @@ import (
 
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/badger"
 )
 
 // countingStore counts profile reads and can fail the next writes.
 type countingStore struct {
 	storage.Store
 	profileGets atomic.Int64
-	failApply   atomic.Int64
+	failWrite   atomic.Int64
 }
 
-func (s *countingStore) Get(ctx context.Context, key, dst []byte) ([]byte, error) {
+func (s *countingStore) Get(ctx context.Context, key, dst []byte) ([]byte, storage.Version, error) {
 	if bytes.HasPrefix(key, []byte(prefixProfile)) {
 		s.profileGets.Add(1)
 	}
@@ -31,12 +32,12 @@ func (s *countingStore) Get(ctx context.Context, key, dst []byte) ([]byte, error
 
 var errInjected = errors.New("injected write failure")
 
-func (s *countingStore) Apply(ctx context.Context, ops []storage.Op) error {
-	if s.failApply.Load() > 0 {
-		s.failApply.Add(-1)
-		return errInjected
+func (s *countingStore) Write(ctx context.Context, op storage.Op) (storage.Version, error) {
+	if s.failWrite.Load() > 0 {
+		s.failWrite.Add(-1)
+		return 0, errInjected
 	}
-	return s.Store.Apply(ctx, ops)
+	return s.Store.Write(ctx, op)
 }
 
 const cacheRules = `
@@ -67,7 +68,7 @@ experiences:
 // clock; cacheProfiles is Options.CacheProfiles.
 func openCacheTest(t *testing.T, cacheProfiles int) (*Engine, *countingStore) {
 	t.Helper()
-	bs, err := storage.OpenBadger(storage.BadgerOptions{InMemory: true})
+	bs, err := badger.Open(badger.Options{InMemory: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestCacheSameResults(t *testing.T) {
 			switch s.op {
 			case "identify", "preflight", "failwrite":
 				if s.op == "failwrite" {
-					st.failApply.Store(1)
+					st.failWrite.Store(1)
 				}
 				resp, err = e.Identify(ctx, s.id, Request{Events: s.evs, Preflight: s.op == "preflight"})
 				if s.op == "failwrite" {

@@ -13,14 +13,39 @@ import (
 
 // recordFormatBinary is the first byte of a record in the compact binary
 // format, the one written since format 1 (JSON, still read). Its layout is
-// the fields of record in declaration order: strings and byte runs as a
-// uvarint length and the bytes, integers as varints, float64s as 8
-// little-endian bytes of their IEEE 754 bits, maps and slices as a uvarint
-// count and their entries (map keys sorted, so a record always encodes to
-// the same bytes). Trait values are tagged (valueNil ... valueMap). A
-// change to the layout needs a new format byte; decodeRecord keeps
-// reading every format ever written.
-const recordFormatBinary = 2
+// the fields of record in declaration order up to Exposed: strings and
+// byte runs as a uvarint length and the bytes, integers as varints,
+// float64s as 8 little-endian bytes of their IEEE 754 bits, maps and
+// slices as a uvarint count and their entries (map keys sorted, so a
+// record always encodes to the same bytes). Trait values are tagged
+// (valueNil ... valueMap).
+//
+// Format 3 adds, after Exposed, an extension block: a uvarint count of
+// fields, each a uvarint tag (ext...), a uvarint length and that many
+// bytes. Fields at their zero value are left out, and a decoder skips the
+// tags it does not know, so later fields need no new format byte. Format
+// 2 (no block) is still read. A change to the fixed layout needs a new
+// format byte; decodeRecord keeps reading every format ever written.
+const (
+	recordFormatV2     = 2
+	recordFormatBinary = 3
+)
+
+// Tags of the extension block of format 3.
+const (
+	extForward      = 1 // string
+	extFlags        = 2 // uvarint of flag... bits
+	extAbsorbed     = 3 // uvarint count, then uvarints
+	extImports      = 4 // uvarint count, then (uvarint batch, uvarint group) pairs
+	extAliasesUntil = 5 // varint Unix ms
+)
+
+// Bits of extFlags.
+const (
+	flagPending = 1 << iota
+	flagDeleted
+	flagBindPending
+)
 
 // Tags of trait values in the binary format.
 const (
@@ -133,7 +158,75 @@ func (e *encoder) record(r *record) error {
 		}
 	}
 	e.keys = e.keys[:start]
+	e.extensions(r)
 	return nil
+}
+
+// extensions appends the extension block of format 3.
+func (e *encoder) extensions(r *record) {
+	var flags uint64
+	if r.Pending {
+		flags |= flagPending
+	}
+	if r.Deleted {
+		flags |= flagDeleted
+	}
+	if r.BindPending {
+		flags |= flagBindPending
+	}
+	n := 0
+	for _, present := range [...]bool{r.Forward != "", flags != 0, len(r.Absorbed) > 0, len(r.Imports) > 0, r.AliasesUntil != 0} {
+		if present {
+			n++
+		}
+	}
+	e.uvarint(uint64(n))
+	if r.Forward != "" {
+		e.field(extForward, func() { e.b = append(e.b, r.Forward...) })
+	}
+	if flags != 0 {
+		e.field(extFlags, func() { e.uvarint(flags) })
+	}
+	if len(r.Absorbed) > 0 {
+		e.field(extAbsorbed, func() {
+			e.uvarint(uint64(len(r.Absorbed)))
+			for _, a := range r.Absorbed {
+				e.uvarint(a)
+			}
+		})
+	}
+	if len(r.Imports) > 0 {
+		e.field(extImports, func() {
+			e.uvarint(uint64(len(r.Imports)))
+			for _, m := range r.Imports {
+				e.uvarint(m.Batch)
+				e.uvarint(uint64(m.Group))
+			}
+		})
+	}
+	if r.AliasesUntil != 0 {
+		e.field(extAliasesUntil, func() { e.varint(r.AliasesUntil) })
+	}
+}
+
+// field appends one extension field: its tag, then the bytes body appends,
+// prefixed by their length. The length is written in one byte, and the
+// body moved along when it needs more.
+func (e *encoder) field(tag uint64, body func()) {
+	e.uvarint(tag)
+	at := len(e.b)
+	e.b = append(e.b, 0)
+	body()
+	n := len(e.b) - at - 1
+	if n < 0x80 {
+		e.b[at] = byte(n)
+		return
+	}
+	var l [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(l[:], uint64(n))
+	e.b = append(e.b, l[:k-1]...) // room for the longer length
+	copy(e.b[at+k:], e.b[at+1:at+1+n])
+	copy(e.b[at:], l[:k])
 }
 
 func (e *encoder) location(l *Location) {
@@ -374,7 +467,9 @@ func (d *decoder) str() string {
 	return s
 }
 
-func decodeBinary(b []byte) (*record, error) {
+// decodeBinary decodes a record of format (recordFormatV2 or
+// recordFormatBinary) from b, the bytes after the format byte.
+func decodeBinary(b []byte, format byte) (*record, error) {
 	d := &decoder{s: string(b)}
 	r := new(record)
 	r.ID = d.str()
@@ -429,6 +524,9 @@ func decodeBinary(b []byte) (*record, error) {
 			r.Exposed[k] = vs
 		}
 	}
+	if format >= recordFormatBinary {
+		d.extensions(r)
+	}
 	if d.err == nil && d.i != len(d.s) {
 		d.err = errCorrupt // trailing bytes
 	}
@@ -436,6 +534,50 @@ func decodeBinary(b []byte) (*record, error) {
 		return nil, d.err
 	}
 	return r, nil
+}
+
+// extensions reads the extension block of format 3 into r, skipping
+// fields of unknown tags.
+func (d *decoder) extensions(r *record) {
+	n := d.count(2)
+	for range n {
+		tag := d.uvarint()
+		body := d.count(1)
+		end := d.i + body
+		if d.err != nil {
+			return
+		}
+		f := &decoder{s: d.s[:end], i: d.i}
+		switch tag {
+		case extForward:
+			r.Forward = f.s[f.i:end]
+			f.i = end
+		case extFlags:
+			flags := f.uvarint()
+			r.Pending = flags&flagPending != 0
+			r.Deleted = flags&flagDeleted != 0
+			r.BindPending = flags&flagBindPending != 0
+		case extAbsorbed:
+			r.Absorbed = make([]uint64, f.count(1))
+			for i := range r.Absorbed {
+				r.Absorbed[i] = f.uvarint()
+			}
+		case extImports:
+			r.Imports = make([]importMark, f.count(2))
+			for i := range r.Imports {
+				r.Imports[i] = importMark{Batch: f.uvarint(), Group: uint32(f.uvarint())}
+			}
+		case extAliasesUntil:
+			r.AliasesUntil = f.varint()
+		default:
+			f.i = end // a field of a later version
+		}
+		if f.err != nil || f.i != end {
+			d.fail()
+			return
+		}
+		d.i = end
+	}
 }
 
 func (d *decoder) location(l *Location) {

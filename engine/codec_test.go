@@ -11,6 +11,7 @@ import (
 
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/badger"
 )
 
 // encodeRecordJSON encodes r in format 1, as tailor first wrote records.
@@ -201,14 +202,14 @@ func FuzzDecodeRecord(f *testing.F) {
 // TestOpensJSONRecords: a store written in format 1 still opens; the
 // profile is read, and the next write uses the binary format.
 func TestOpensJSONRecords(t *testing.T) {
-	st, err := storage.OpenBadger(storage.BadgerOptions{InMemory: true})
+	st, err := badger.Open(badger.Options{InMemory: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	old := codecRecords()["full"]
 	key := []byte(prefixProfile + old.ID)
-	if err := st.Apply(ctx, []storage.Op{{Key: key, Value: encodeRecordJSON(t, old)}}); err != nil {
+	if _, err := st.Write(ctx, storage.Op{Key: key, Value: encodeRecordJSON(t, old)}); err != nil {
 		t.Fatal(err)
 	}
 	e, err := Open("", &Options{Store: st})
@@ -226,7 +227,7 @@ func TestOpensJSONRecords(t *testing.T) {
 	if _, err := e.Identify(ctx, old.ID, Request{Events: []Event{{Type: EventTrack, Event: "purchase"}}}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := st.Get(ctx, key, nil)
+	b, _, err := st.Get(ctx, key, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

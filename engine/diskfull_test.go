@@ -132,7 +132,7 @@ func TestStoreWriteFailure(t *testing.T) {
 			anon := e.identify(t, "", page("/"), track("purchase"))
 			before := e.dump(t)
 
-			fs.setBeforeApply(func([]storage.Op) error { return fmt.Errorf("storage: commit: %w", cause) })
+			fs.setBeforeWrite(func(storage.Op) error { return fmt.Errorf("storage: commit: %w", cause) })
 			calls := []struct {
 				name string
 				id   string
@@ -153,7 +153,7 @@ func TestStoreWriteFailure(t *testing.T) {
 			if after := e.dump(t); after != before {
 				t.Errorf("failed writes changed the store:\n%s\nwas\n%s", after, before)
 			}
-			fs.setBeforeApply(nil)
+			fs.setBeforeWrite(nil)
 			// Reads (through the engine's profile cache too) see the
 			// profiles as they were: no failed write leaked into them.
 			for _, id := range []string{known.Profile.ID, anon.Profile.ID} {

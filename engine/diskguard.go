@@ -17,7 +17,7 @@ import (
 // "fatal error: fault [signal SIGBUS]" in valueLog.write.) So the engine
 // must refuse writes before the disk is full. The default store is
 // wrapped in a guard that checks the free space of its directory's
-// filesystem and fails Apply with ErrDiskFull, writing nothing, when it
+// filesystem and fails Write with ErrDiskFull, writing nothing, when it
 // drops below Options.MinFreeBytes. Reads keep working; writes resume by
 // themselves once space is freed.
 
@@ -34,7 +34,7 @@ var ErrDiskFull = errors.New("tailor: disk full")
 // diskCheckInterval bounds how stale the guard's view of free space is.
 const diskCheckInterval = 50 * time.Millisecond
 
-// diskGuard is a Store that refuses Apply while the filesystem holding dir
+// diskGuard is a Store that refuses Write while the filesystem holding dir
 // is below min free bytes. It is safe for concurrent use.
 type diskGuard struct {
 	storage.Store
@@ -62,16 +62,12 @@ func (g *diskGuard) Size() (lsm, vlog int64) {
 	return 0, 0
 }
 
-// Apply writes ops unless free space is below the minimum.
-func (g *diskGuard) Apply(ctx context.Context, ops []storage.Op) error {
-	n := uint64(0)
-	for i := range ops {
-		n += uint64(len(ops[i].Key) + len(ops[i].Value))
+// Write writes op unless free space is below the minimum.
+func (g *diskGuard) Write(ctx context.Context, op storage.Op) (storage.Version, error) {
+	if err := g.check(uint64(len(op.Key) + len(op.Value))); err != nil {
+		return 0, err
 	}
-	if err := g.check(n); err != nil {
-		return err
-	}
-	return g.Store.Apply(ctx, ops)
+	return g.Store.Write(ctx, op)
 }
 
 // check refreshes the free-space figure when it is older than the check

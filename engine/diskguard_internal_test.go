@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/badger"
 )
 
 // TestDiskGuard drives the guard with a fake statfs and clock: writes pass
@@ -14,7 +15,7 @@ import (
 // the minimum, a large write forces a fresh check, an unknown free space
 // lets writes through, and writes resume when space returns.
 func TestDiskGuard(t *testing.T) {
-	st, err := storage.OpenBadger(storage.BadgerOptions{InMemory: true})
+	st, err := badger.Open(badger.Options{InMemory: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +28,8 @@ func TestDiskGuard(t *testing.T) {
 	g.statfs = func(string) (uint64, error) { checks++; return free, statErr }
 	ctx := context.Background()
 	write := func(n int) error {
-		return g.Apply(ctx, []storage.Op{{Key: []byte("k"), Value: make([]byte, n-1)}})
+		_, err := g.Write(ctx, storage.Op{Key: []byte("k"), Value: make([]byte, n-1)})
+		return err
 	}
 
 	steps := []struct {

@@ -56,6 +56,10 @@ type Engine struct {
 	encs           sync.Pool // *encoder of profile records
 
 	queue *importQueue // Import's durable queue and worker (importqueue.go)
+
+	stopSweep     chan struct{} // closed by Close to stop the sweep goroutine
+	stopSweepOnce sync.Once
+	sweeping      sync.WaitGroup
 }
 
 // Open opens (creating if needed) an engine storing its profiles in dir,
@@ -127,13 +131,52 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		e.store.Close()
 		return nil, err
 	}
+	e.stopSweep = make(chan struct{})
+	if o.SweepInterval >= 0 {
+		if o.SweepInterval == 0 {
+			o.SweepInterval = DefaultSweepInterval
+		}
+		e.sweeping.Add(1)
+		go e.sweepLoop(o.SweepInterval)
+	}
 	return e, nil
+}
+
+// sweepLoop runs the sweep every interval until Close, finishing the
+// operations older than the interval.
+func (e *Engine) sweepLoop(interval time.Duration) {
+	defer e.sweeping.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-e.stopSweep
+		cancel()
+	}()
+	for {
+		select {
+		case <-e.stopSweep:
+			return
+		case <-t.C:
+		}
+		if err := e.enter(); err != nil {
+			return
+		}
+		err := e.sweep(ctx, interval)
+		e.leave()
+		if err != nil && ctx.Err() == nil {
+			e.log.Error("tailor: sweep failed", "err", err)
+		}
+	}
 }
 
 // Close waits for in-flight calls, stops background work and closes the
 // store. It is safe to call twice; calls after Close return ErrClosed.
 func (e *Engine) Close() error {
 	e.stopImportQueue()
+	e.stopSweepOnce.Do(func() { close(e.stopSweep) })
+	e.sweeping.Wait()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -214,10 +257,12 @@ func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*
 		keys = append(keys, prefixUser+userID)
 	}
 	var out evaluation
-	err = e.locked(keys, func(l *lockSet) error {
-		var err error
-		out, err = e.identifyLocked(ctx, l, id, profileID != "", userID, evs, &req, rs, now)
-		return err
+	err = e.retry(ctx, func() error {
+		return e.locked(keys, func(l *lockSet) error {
+			var err error
+			out, err = e.identifyLocked(ctx, l, id, profileID != "", userID, evs, &req, rs, now)
+			return err
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -231,7 +276,8 @@ func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*
 }
 
 // identifyLocked is the body of Identify that runs under the profile locks.
-// It returns errRelock when it discovers a key it must also lock.
+// It returns errRelock when it discovers a key it must also lock, and
+// storage.ErrConflict when another process wrote a record it read.
 //
 // explicit reports that the caller named the profile id (rather than
 // Identify generating one): a named anonymous profile that merges leaves its
@@ -242,55 +288,63 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 	if err != nil {
 		return evaluation{}, err
 	}
-	nowMs := now.UnixMilli()
-	var ops []storage.Op
 	target := rec
+	var after func() error // the identity operation's steps after target's write
 	if userID != "" && rec.UserID != userID {
 		if err := e.checkIdentity(req); err != nil {
 			return evaluation{}, err
 		}
-		owner, err := e.ownerLocked(ctx, l, userID)
+		owner, _, err := e.ownerLocked(ctx, l, userID)
 		if err != nil {
 			return evaluation{}, err
 		}
+		var op func(rec, owner *record, dry bool) (*record, func() error, error)
 		switch {
 		case owner == nil && rec.UserID == "":
 			// The anonymous profile becomes known as userID.
-			rec.UserID = userID
-			ops = append(ops, e.setOp(prefixUser+userID, rec.ID))
+			op = func(rec, _ *record, dry bool) (*record, func() error, error) {
+				return e.bind(ctx, l, rec, userID, dry)
+			}
 		case owner == nil:
 			// Known as another user: continue on a new profile for userID
 			// and leave the current one untouched.
-			target = newRecord(newID(), nowMs)
-			target.UserID = userID
-			ops = append(ops, e.setOp(prefixUser+userID, target.ID))
+			fresh := e.newRecord(newID())
+			op = func(_, _ *record, dry bool) (*record, func() error, error) {
+				if dry {
+					return e.bind(ctx, l, cloneRecord(fresh), userID, dry)
+				}
+				return e.bind(ctx, l, fresh, userID, dry)
+			}
 		case owner.ID == rec.ID:
 			rec.UserID = userID
 		case rec.UserID == "":
 			// The anonymous profile merges into the known one.
-			mergeInto(owner, rec)
-			if rec.stored {
-				ops = append(ops, storage.Op{Key: []byte(prefixProfile + rec.ID), Delete: true})
+			op = func(rec, owner *record, dry bool) (*record, func() error, error) {
+				return e.merge(ctx, l, rec, owner, explicit, dry)
 			}
-			if rec.stored || explicit {
-				ops = append(ops, e.setOp(prefixMerged+rec.ID, owner.ID))
-			}
-			for _, m := range rec.Merged {
-				ops = append(ops, e.setOp(prefixMerged+m, owner.ID))
-			}
-			if n := len(owner.Merged) - MaxMergedIDs; n > 0 {
-				// Forget the oldest aliases so the record stays small.
-				for _, m := range owner.Merged[:n] {
-					ops = append(ops, storage.Op{Key: []byte(prefixMerged + m), Delete: true})
-				}
-				owner.Merged = append(owner.Merged[:0], owner.Merged[n:]...)
-			}
-			target = owner
 		default:
 			// Known as another user, and userID has a profile: continue
 			// there; the current profile is left untouched.
 			target = owner
 		}
+		if op != nil {
+			if !req.Preflight {
+				// The operation writes before the events are applied:
+				// try it on copies first, so that a request the
+				// outcome would refuse writes nothing.
+				t, _, _ := op(cloneRecord(rec), cloneRecord(owner), true)
+				e.applyEvents(t, evs, rs)
+				if err := checkStoredTraits(t.Traits); err != nil {
+					return evaluation{}, err
+				}
+			}
+			if target, after, err = op(rec, owner, req.Preflight); err != nil {
+				return evaluation{}, err
+			}
+		}
+	}
+	if m := req.importMark; m != nil && slices.Contains(target.Imports, *m) {
+		return evaluation{}, nil // applied before a crash, or by another worker
 	}
 
 	located := e.applyEvents(target, evs, rs)
@@ -307,48 +361,28 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 		out.exposures = nil
 		return out, nil
 	}
-	target.Updated = nowMs
-	encoder := e.encs.Get().(*encoder)
-	defer e.encs.Put(encoder)
-	enc, err := encoder.encode(target)
-	if err != nil {
+	target.Updated = now.UnixMilli()
+	if m := req.importMark; m != nil {
+		target.Imports = append(pruneImports(target.Imports, req.importOldest), *m)
+	}
+	if err := e.refreshAliases(ctx, target, now); err != nil {
 		return evaluation{}, err
 	}
-	ops = append(ops, storage.Op{Key: []byte(prefixProfile + target.ID), Value: enc, TTL: e.opts.ProfileTTL})
-	if e.opts.ProfileTTL > 0 {
-		ops = append(ops, e.refreshAliases(target, ops)...)
-	}
-	ops = append(ops, req.queueOps...)
 	if err := ctx.Err(); err != nil {
 		return evaluation{}, err
 	}
-	if err := e.store.Apply(ctx, ops); err != nil {
-		return evaluation{}, fmt.Errorf("tailor: write profile %s: %w", target.ID, err)
+	if err := e.writeRecord(ctx, target); err != nil {
+		return evaluation{}, err
+	}
+	if after != nil {
+		// The call's events are written; what is left of the operation
+		// is for the sweep to finish if it fails here.
+		if err := after(); err != nil {
+			e.log.Warn("tailor: identity operation left for the sweep to finish", "profile", target.ID, "err", err)
+		}
 	}
 	e.cachePut(l, target)
 	return out, nil
-}
-
-// refreshAliases rewrites target's aliases so they expire with it; ops
-// already writing an alias are skipped.
-func (e *Engine) refreshAliases(target *record, ops []storage.Op) []storage.Op {
-	written := func(key string) bool {
-		return slices.ContainsFunc(ops, func(o storage.Op) bool { return string(o.Key) == key })
-	}
-	var more []storage.Op
-	if target.UserID != "" && !written(prefixUser+target.UserID) {
-		more = append(more, e.setOp(prefixUser+target.UserID, target.ID))
-	}
-	for _, m := range target.Merged {
-		if !written(prefixMerged + m) {
-			more = append(more, e.setOp(prefixMerged+m, target.ID))
-		}
-	}
-	return more
-}
-
-func (e *Engine) setOp(key, value string) storage.Op {
-	return storage.Op{Key: []byte(key), Value: []byte(value), TTL: e.opts.ProfileTTL}
 }
 
 // locate fills the location from the request IP when the request enables
@@ -380,53 +414,6 @@ func wantsLocation(features []string) bool {
 	return false
 }
 
-// resolveLocked loads the profile id names, following a merged-away alias
-// to the survivor (locking it too). An unknown id gives a new record.
-func (e *Engine) resolveLocked(ctx context.Context, l *lockSet, id string) (*record, error) {
-	rec, err := e.loadLocked(ctx, l, id)
-	if err == nil {
-		return rec, nil
-	}
-	if !errors.Is(err, storage.ErrNotFound) {
-		return nil, err
-	}
-	survivor, err := e.getString(ctx, prefixMerged+id)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return newRecord(id, e.now().UnixMilli()), nil
-	case err != nil:
-		return nil, err
-	}
-	if err := l.need(prefixProfile + survivor); err != nil {
-		return nil, err
-	}
-	rec, err = e.loadLocked(ctx, l, survivor)
-	if errors.Is(err, storage.ErrNotFound) {
-		// A dangling alias (the survivor was deleted or expired).
-		return newRecord(id, e.now().UnixMilli()), nil
-	}
-	return rec, err
-}
-
-// ownerLocked returns the profile known as userID, or nil.
-func (e *Engine) ownerLocked(ctx context.Context, l *lockSet, userID string) (*record, error) {
-	pid, err := e.getString(ctx, prefixUser+userID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := l.need(prefixProfile + pid); err != nil {
-		return nil, err
-	}
-	rec, err := e.loadLocked(ctx, l, pid)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
-	}
-	return rec, err
-}
-
 // loadLocked is load for a caller holding the stripe of "p/"+id: it takes
 // the profile out of the cache when it is there. The caller owns the
 // record; only cachePut puts it back.
@@ -437,11 +424,12 @@ func (e *Engine) loadLocked(ctx context.Context, l *lockSet, id string) (*record
 	return e.load(ctx, id)
 }
 
-// load reads and decodes the stored profile id.
+// load reads and decodes the record p/<id>, in whatever state it is, with
+// its version.
 func (e *Engine) load(ctx context.Context, id string) (*record, error) {
 	bufp := e.bufs.Get().(*[]byte)
 	defer e.bufs.Put(bufp)
-	b, err := e.store.Get(ctx, []byte(prefixProfile+id), *bufp)
+	b, v, err := e.store.Get(ctx, []byte(prefixProfile+id), *bufp)
 	if err != nil {
 		return nil, err
 	}
@@ -450,14 +438,19 @@ func (e *Engine) load(ctx context.Context, id string) (*record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tailor: profile %s: %w", id, err)
 	}
-	rec.stored = true
+	rec.ver = v
+	rec.stored = rec.live()
 	return rec, nil
 }
 
-func (e *Engine) getString(ctx context.Context, key string) (string, error) {
-	b, err := e.store.Get(ctx, []byte(key), nil)
-	return string(b), err
+// getString reads a key holding an id (a claim, a legacy alias).
+func (e *Engine) getString(ctx context.Context, key string) (string, storage.Version, error) {
+	b, v, err := e.store.Get(ctx, []byte(key), nil)
+	return string(b), v, err
 }
+
+// newRecord returns a new profile with id, created now.
+func (e *Engine) newRecord(id string) *record { return newRecord(id, e.now().UnixMilli()) }
 
 func newRecord(id string, nowMs int64) *record {
 	return &record{ID: id, StableID: id, Random: rand.Float64(), Created: nowMs}
@@ -498,23 +491,49 @@ func (e *Engine) Get(ctx context.Context, profileID string) (*Response, error) {
 	return e.evaluate(rec, e.rules.Load(), e.now(), false).resp, nil
 }
 
-// find loads a profile by id or merged-away alias without locking.
+// find returns the live profile id names, following forwarders and
+// legacy aliases, without locking and without writing: a merge under way
+// is shown merged, a deletion under way as gone.
 func (e *Engine) find(ctx context.Context, id string) (*record, error) {
 	rec, err := e.load(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		survivor, aerr := e.getString(ctx, prefixMerged+id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		survivor, _, aerr := e.getString(ctx, prefixMerged+id)
 		if errors.Is(aerr, storage.ErrNotFound) {
 			return nil, ErrNotFound
 		}
 		if aerr != nil {
 			return nil, aerr
 		}
-		rec, err = e.load(ctx, survivor)
-	}
-	if errors.Is(err, storage.ErrNotFound) {
+		b, err := e.load(ctx, survivor)
+		if errors.Is(err, storage.ErrNotFound) || (err == nil && (!b.live() || !slices.Contains(b.Merged, id))) {
+			return nil, ErrNotFound
+		}
+		return b, err
+	case err != nil:
+		return nil, err
+	case rec.Deleted:
 		return nil, ErrNotFound
+	case rec.Forward != "":
+		b, err := e.load(ctx, rec.Forward)
+		if errors.Is(err, storage.ErrNotFound) || (err == nil && !b.live()) {
+			return nil, ErrNotFound
+		}
+		if err != nil {
+			return nil, err
+		}
+		if rec.Pending {
+			if !slices.Contains(b.Absorbed, absorbReceipt(rec.ID, rec.ver)) {
+				mergeInto(b, rec) // as it will be
+			}
+			return b, nil
+		}
+		if !slices.Contains(b.Merged, id) {
+			return nil, ErrNotFound
+		}
+		return b, nil
 	}
-	return rec, err
+	return rec, nil
 }
 
 // Delete removes the profile profileID (or the profile it was merged into)
@@ -531,31 +550,17 @@ func (e *Engine) Delete(ctx context.Context, profileID string) error {
 	if profileID == "" {
 		return invalid("profileId", "is required")
 	}
-	return e.locked([]string{prefixProfile + profileID}, func(l *lockSet) error {
-		rec, err := e.resolveLocked(ctx, l, profileID)
-		if err != nil {
-			return err
-		}
-		if !rec.stored {
-			return ErrNotFound
-		}
-		ops := []storage.Op{{Key: []byte(prefixProfile + rec.ID), Delete: true}}
-		if rec.UserID != "" {
-			if err := l.need(prefixUser + rec.UserID); err != nil {
+	return e.retry(ctx, func() error {
+		return e.locked([]string{prefixProfile + profileID}, func(l *lockSet) error {
+			rec, err := e.resolveLocked(ctx, l, profileID)
+			if err != nil {
 				return err
 			}
-			owner, err := e.getString(ctx, prefixUser+rec.UserID)
-			if err != nil && !errors.Is(err, storage.ErrNotFound) {
-				return err
+			if !rec.stored {
+				return ErrNotFound
 			}
-			if owner == rec.ID {
-				ops = append(ops, storage.Op{Key: []byte(prefixUser + rec.UserID), Delete: true})
-			}
-		}
-		for _, m := range rec.Merged {
-			ops = append(ops, storage.Op{Key: []byte(prefixMerged + m), Delete: true})
-		}
-		return e.store.Apply(ctx, ops)
+			return e.deleteLocked(ctx, l, rec)
+		})
 	})
 }
 
@@ -582,8 +587,8 @@ func (e *Engine) Restore(ctx context.Context, r io.Reader) error {
 	return errors.Join(e.store.Restore(ctx, r), e.queue.start())
 }
 
-// Profiles calls fn for every stored profile, in id order, with its
-// current evaluation (nothing is written). It stops at the first error fn
+// Profiles calls fn for every stored profile, in the store's order (id
+// order on Badger), with its current evaluation (nothing is written). It stops at the first error fn
 // returns and returns it. The Profile belongs to fn.
 func (e *Engine) Profiles(ctx context.Context, fn func(*Profile) error) error {
 	if err := e.enter(); err != nil {
@@ -592,10 +597,13 @@ func (e *Engine) Profiles(ctx context.Context, fn func(*Profile) error) error {
 	defer e.leave()
 	rs := e.rules.Load()
 	now := e.now()
-	return e.store.Scan(ctx, []byte(prefixProfile), func(key, value []byte) error {
+	return e.store.Scan(ctx, []byte(prefixProfile), func(key, value []byte, _ storage.Version) error {
 		rec, err := decodeRecord(value)
 		if err != nil {
 			return fmt.Errorf("tailor: profile %s: %w", key[len(prefixProfile):], err)
+		}
+		if !rec.live() {
+			return nil // an alias, or an operation under way
 		}
 		return fn(e.evaluate(rec, rs, now, false).resp.Profile)
 	})

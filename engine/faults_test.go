@@ -7,32 +7,32 @@ import (
 	"github.com/tailorhq/tailor/storage"
 )
 
-// faultStore wraps a Store and lets a test intercept writes: beforeApply
-// runs before every Apply and, when it returns an error, the write is not
+// faultStore wraps a Store and lets a test intercept writes: beforeWrite
+// runs before every Write and, when it returns an error, the write is not
 // passed on. Reads always go through. Safe for concurrent use.
 type faultStore struct {
 	storage.Store
 
 	mu          sync.Mutex
-	beforeApply func(ops []storage.Op) error
+	beforeWrite func(op storage.Op) error
 }
 
-func (f *faultStore) setBeforeApply(fn func(ops []storage.Op) error) {
+func (f *faultStore) setBeforeWrite(fn func(op storage.Op) error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.beforeApply = fn
+	f.beforeWrite = fn
 }
 
-func (f *faultStore) Apply(ctx context.Context, ops []storage.Op) error {
+func (f *faultStore) Write(ctx context.Context, op storage.Op) (storage.Version, error) {
 	f.mu.Lock()
-	fn := f.beforeApply
+	fn := f.beforeWrite
 	f.mu.Unlock()
 	if fn != nil {
-		if err := fn(ops); err != nil {
-			return err
+		if err := fn(op); err != nil {
+			return 0, err
 		}
 	}
-	return f.Store.Apply(ctx, ops)
+	return f.Store.Write(ctx, op)
 }
 
 // parkWrites makes every write of profile id wait until release is
@@ -41,8 +41,8 @@ func (f *faultStore) Apply(ctx context.Context, ops []storage.Op) error {
 func (f *faultStore) parkWrites(id string) (parked <-chan struct{}, release func()) {
 	p, gate := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	f.setBeforeApply(func(ops []storage.Op) error {
-		if writes(ops, id) {
+	f.setBeforeWrite(func(op storage.Op) error {
+		if writes(op, id) {
 			once.Do(func() { close(p) })
 			<-gate
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tailorhq/tailor/engine"
 	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/badger"
 )
 
 // FuzzIdentifyUntrusted fuzzes the request path as the HTTP layer drives
@@ -37,12 +38,12 @@ func FuzzIdentifyUntrusted(f *testing.F) {
 	}
 
 	var applies atomic.Int64
-	st, err := storage.OpenBadger(storage.BadgerOptions{InMemory: true})
+	st, err := badger.Open(badger.Options{InMemory: true})
 	if err != nil {
 		f.Fatal(err)
 	}
 	counting := &faultStore{Store: st}
-	counting.setBeforeApply(func([]storage.Op) error { applies.Add(1); return nil })
+	counting.setBeforeWrite(func(storage.Op) error { applies.Add(1); return nil })
 	e, err := engine.Open("", &engine.Options{Store: counting, IdentitySecret: secret,
 		Rules: mustRules(f, planRules)})
 	if err != nil {

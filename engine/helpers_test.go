@@ -11,6 +11,7 @@ import (
 	"github.com/tailorhq/tailor/engine"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/badger"
 )
 
 // clock is a fake clock for tests.
@@ -54,7 +55,7 @@ func mustRules(t testing.TB, src string) *rules.Set {
 // opt, when non-nil, adjusts the options.
 func open(t testing.TB, rulesSrc string, opt func(*engine.Options)) *env {
 	t.Helper()
-	st, err := storage.OpenBadger(storage.BadgerOptions{InMemory: true})
+	st, err := badger.Open(badger.Options{InMemory: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func open(t testing.TB, rulesSrc string, opt func(*engine.Options)) *env {
 func (e *env) dump(t testing.TB) string {
 	t.Helper()
 	var b bytes.Buffer
-	err := e.store.Scan(context.Background(), nil, func(k, v []byte) error {
+	err := e.store.Scan(context.Background(), nil, func(k, v []byte, _ storage.Version) error {
 		fmt.Fprintf(&b, "%q=%q\n", k, v)
 		return nil
 	})

@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,14 +29,46 @@ const (
 // are already waiting. Nothing was queued; retry later.
 var ErrQueueFull = errors.New("tailor: import queue full")
 
-// Keys of the import queue. A batch waits under qBatchPrefix + its sequence
-// (8 bytes, big-endian, so key order is queue order). While a batch is
-// partly applied, qProgressPrefix + its sequence holds how many of its
-// profile groups are done.
+// importQueueName is the name of the store queue (storage.Queue) that
+// holds Import batches.
+const importQueueName = "import"
+
+// Keys of the import queue of stores written before queues were part of
+// the store contract: a batch waited under legacyBatchPrefix + its
+// sequence (8 bytes, big-endian) and, while partly applied, under
+// legacyProgressPrefix + its sequence, the number of its groups done. The
+// worker applies such batches first, then removes them.
 var (
-	qBatchPrefix    = []byte("q/b/")
-	qProgressPrefix = []byte("q/p/")
+	legacyBatchPrefix    = []byte("q/b/")
+	legacyProgressPrefix = []byte("q/p/")
 )
+
+// legacyBatch is set in the batch ids of legacy batches, so that their
+// marks never meet the ids of the store's queue.
+const legacyBatch = 1 << 63
+
+// importMark names one group of one batch: the batch's queue id and the
+// group's index. A profile keeps the marks of the groups applied to it
+// while their batch may still be delivered again.
+type importMark struct {
+	Batch uint64
+	Group uint32
+}
+
+// pruneImports drops the marks no longer needed once oldest is the oldest
+// batch that can still be delivered: those of older batches. Legacy
+// batches are applied before any other, so while one is applied the marks
+// of queue batches stay, and once a queue batch is applied no legacy mark
+// is needed.
+func pruneImports(marks []importMark, oldest uint64) []importMark {
+	legacy := oldest&legacyBatch != 0
+	return slices.DeleteFunc(marks, func(m importMark) bool {
+		if (m.Batch&legacyBatch != 0) != legacy {
+			return !legacy
+		}
+		return m.Batch < oldest
+	})
+}
 
 // importRecord is a queued batch as stored (JSON, versioned).
 type importRecord struct {
@@ -50,28 +84,33 @@ type importRecord struct {
 
 const importRecordVersion = 1
 
-// importQueue is the engine's durable queue of Import batches and the state
-// of the one worker goroutine that applies them.
+// importQueue is the engine's handle on the store's import queue and the
+// state of the one worker goroutine that applies it.
 type importQueue struct {
-	e    *Engine
-	max  int
-	wake chan struct{}
+	e   *Engine
+	q   storage.Queue
+	max int
+
+	legacy atomic.Int64 // legacy batches not yet applied
 
 	mu     sync.Mutex
-	next   uint64             // sequence of the next batch
-	queued int                // batches stored and not yet fully applied
 	cancel context.CancelFunc // stops the running worker
 	done   chan struct{}      // closed when that worker has returned
 
 	// crashAfter, when set (tests only), is called after each group is
 	// applied; returning true makes the worker stop at once, as a crash
 	// would, leaving the store as it is.
-	crashAfter atomic.Pointer[func(seq uint64, group int) bool]
+	crashAfter atomic.Pointer[func(batch uint64, group int) bool]
 }
 
-// startImportQueue creates the queue and starts its worker. Open calls it.
+// startImportQueue opens the store's import queue and starts its worker.
+// Open calls it.
 func (e *Engine) startImportQueue() error {
-	q := &importQueue{e: e, max: e.opts.ImportQueueSize, wake: make(chan struct{}, 1)}
+	sq, err := e.store.Queue(importQueueName)
+	if err != nil {
+		return fmt.Errorf("tailor: import queue: %w", err)
+	}
+	q := &importQueue{e: e, q: sq, max: e.opts.ImportQueueSize}
 	if q.max <= 0 {
 		q.max = DefaultImportQueueSize
 	}
@@ -80,7 +119,7 @@ func (e *Engine) startImportQueue() error {
 }
 
 // stopImportQueue stops the worker and waits for it. A batch being applied
-// is left where it stopped and resumes when the worker starts again. Close
+// is left where it stopped and resumes when a worker takes it again. Close
 // calls it first, Restore too (before taking the engine's lock, which the
 // worker may be waiting for).
 func (e *Engine) stopImportQueue() {
@@ -96,26 +135,21 @@ func (e *Engine) stopImportQueue() {
 	}
 }
 
-// start reads the queue's state from the store (counting the batches left
-// by an earlier run or restored from a backup) and starts a worker, which
-// resumes them. The caller makes sure no worker runs and nothing writes.
+// start counts the legacy batches (left by an earlier version, or restored
+// from its backup) and starts a worker, which applies them, then the
+// queue. The caller makes sure no worker runs.
 func (q *importQueue) start() error {
-	queued, next := 0, uint64(0)
-	err := q.e.store.Scan(context.Background(), qBatchPrefix, func(key, _ []byte) error {
-		seq, ok := batchSeq(key)
-		if !ok {
-			return fmt.Errorf("tailor: import queue: bad key %q", key)
-		}
-		queued++
-		next = max(next, seq+1)
+	n := 0
+	err := q.e.store.Scan(context.Background(), legacyBatchPrefix, func(key, _ []byte, _ storage.Version) error {
+		n++
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("tailor: import queue: %w", err)
 	}
+	q.legacy.Store(int64(n))
 	ctx, cancel := context.WithCancel(context.Background())
 	q.mu.Lock()
-	q.queued, q.next = queued, max(q.next, next)
 	q.cancel, q.done = cancel, make(chan struct{})
 	done := q.done
 	q.mu.Unlock()
@@ -135,9 +169,10 @@ func (q *importQueue) start() error {
 // The worker applies batches in queue order: each batch is grouped by
 // anonymousId in order of first appearance and each group is one Identify
 // on that id. Every group is applied exactly once, also across crashes and
-// restarts: the group's profile write and the queue's progress record (or,
-// after the last group, the removal of the batch) are one atomic store
-// write. A group the engine rejects as invalid when applied (possible only
+// restarts and with workers in several processes sharing the store: the
+// group's profile write records the group (batch id and index) in the
+// profile under the same conditional write, and a group whose profile
+// holds its mark is not applied again. A group the engine rejects as invalid when applied (possible only
 // if validation got stricter between the Import and the apply), or whose
 // identify event fails identity verification (ErrIdentityUnverified, for
 // requests marked Untrusted), is logged and skipped; a transient failure
@@ -178,39 +213,27 @@ func (e *Engine) Import(ctx context.Context, req Request) error {
 		return fmt.Errorf("tailor: import: encode batch: %w", err)
 	}
 
-	q := e.queue
-	q.mu.Lock()
-	if q.queued >= q.max {
-		q.mu.Unlock()
-		return ErrQueueFull
-	}
-	seq := q.next
-	q.next++
-	q.queued++
-	q.mu.Unlock()
-
-	if err := e.store.Apply(ctx, []storage.Op{{Key: batchKey(seq), Value: val}}); err != nil {
-		q.mu.Lock()
-		q.queued--
-		q.mu.Unlock()
+	if _, err := e.queue.q.Enqueue(ctx, val, e.queue.max); err != nil {
+		if errors.Is(err, storage.ErrQueueFull) {
+			return ErrQueueFull
+		}
 		return fmt.Errorf("tailor: import: %w", err)
-	}
-	select {
-	case q.wake <- struct{}{}:
-	default:
 	}
 	return nil
 }
 
 // ImportQueueLen returns how many imported batches are waiting to be fully
-// applied. It is safe for concurrent use.
+// applied (by this or, with a shared store, any process), or -1 when the
+// store cannot tell. It is safe for concurrent use.
 func (e *Engine) ImportQueueLen() int {
 	if e.queue == nil {
 		return 0
 	}
-	e.queue.mu.Lock()
-	defer e.queue.mu.Unlock()
-	return e.queue.queued
+	n, err := e.queue.q.Len(context.Background())
+	if err != nil {
+		return -1
+	}
+	return n + int(e.queue.legacy.Load())
 }
 
 // IdentifyBatch applies a batch of events of possibly many profiles
@@ -306,148 +329,182 @@ func groupByAnonymousID(events []Event) []eventGroup {
 	return groups
 }
 
-func batchKey(seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(append([]byte(nil), qBatchPrefix...), seq)
-}
-
-func progressKey(seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(append([]byte(nil), qProgressPrefix...), seq)
-}
-
-func batchSeq(key []byte) (uint64, bool) {
-	if len(key) != len(qBatchPrefix)+8 {
-		return 0, false
-	}
-	return binary.BigEndian.Uint64(key[len(qBatchPrefix):]), true
+func legacyKey(prefix []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), seq)
 }
 
 // errCrash stops the worker in tests, as a crash would.
 var errCrash = errors.New("tailor: import queue: simulated crash")
 
+// run applies the legacy batches, then takes batches from the queue until
+// ctx is done. A batch that fails is given back and retried with backoff.
 func (q *importQueue) run(ctx context.Context, done chan struct{}) {
 	defer close(done)
 	backoff := 100 * time.Millisecond
-	for {
-		err := q.drain(ctx)
-		if ctx.Err() != nil || errors.Is(err, errCrash) || errors.Is(err, ErrClosed) {
+	wait := func(err error) bool {
+		q.e.log.Error("tailor: import queue: apply failed; retrying", "err", err, "retryIn", backoff)
+		t := time.NewTimer(backoff)
+		defer t.Stop()
+		backoff = min(backoff*2, 10*time.Second)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	stopped := func(err error) bool {
+		return ctx.Err() != nil || errors.Is(err, errCrash) || errors.Is(err, ErrClosed) || errors.Is(err, storage.ErrClosed)
+	}
+	for q.legacy.Load() > 0 {
+		err := q.drainLegacy(ctx)
+		if err == nil {
+			break
+		}
+		if stopped(err) || !wait(err) {
 			return
 		}
-		if err == nil {
-			backoff = 100 * time.Millisecond
-			select {
-			case <-ctx.Done():
+	}
+	for {
+		m, err := q.q.Next(ctx)
+		if err != nil {
+			if stopped(err) || !wait(err) {
 				return
-			case <-q.wake:
 			}
 			continue
 		}
-		q.e.log.Error("tailor: import queue: apply failed; retrying", "err", err, "retryIn", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		err = q.applyMessage(ctx, m)
+		if err == nil {
+			backoff = 100 * time.Millisecond
+			continue
+		}
+		if stopped(err) {
 			return
-		case <-t.C:
 		}
-		backoff = min(backoff*2, 10*time.Second)
+		if rerr := q.guarded(func() error { return q.q.Release(ctx, m.ID) }); rerr != nil && !stopped(rerr) {
+			q.e.log.Error("tailor: import queue: release failed", "batch", m.ID, "err", rerr)
+		}
+		if !wait(err) {
+			return
+		}
 	}
 }
 
-// drain applies queued batches, oldest first, until none is left.
-func (q *importQueue) drain(ctx context.Context) error {
+// applyMessage applies one queued batch and acknowledges it.
+func (q *importQueue) applyMessage(ctx context.Context, m storage.Message) error {
+	rec, err := decodeImport(m.Value)
+	if err != nil {
+		// Only a damaged store gets here; drop the batch rather than
+		// meeting it again forever.
+		q.e.log.Error("tailor: import queue: dropping an undecodable batch", "batch", m.ID, "err", err)
+		return q.guarded(func() error { return q.q.Ack(ctx, m.ID) })
+	}
+	var oldest uint64
+	if err := q.guarded(func() (err error) { oldest, err = q.q.Oldest(ctx); return err }); err != nil {
+		return fmt.Errorf("tailor: import queue: %w", err)
+	}
+	if err := q.apply(ctx, m.ID, oldest, rec, 0); err != nil {
+		return err
+	}
+	return q.guarded(func() error { return q.q.Ack(ctx, m.ID) })
+}
+
+// drainLegacy applies the legacy batches, oldest first, skipping the
+// groups their progress record counts as done, and removes each: the
+// batch, then its progress record (so that a crash in between replays
+// nothing the progress record covered).
+func (q *importQueue) drainLegacy(ctx context.Context) error {
 	for {
-		seq, rec, ok, err := q.first(ctx)
-		if err != nil || !ok {
+		var seq uint64
+		var val []byte
+		found := false
+		stop := errors.New("stop")
+		err := q.guarded(func() error {
+			return q.e.store.Scan(ctx, legacyBatchPrefix, func(key, value []byte, _ storage.Version) error {
+				if len(key) != len(legacyBatchPrefix)+8 {
+					return fmt.Errorf("tailor: import queue: bad key %q", key)
+				}
+				seq, val, found = binary.BigEndian.Uint64(key[len(legacyBatchPrefix):]), bytes.Clone(value), true
+				return stop
+			})
+		})
+		if err != nil && !errors.Is(err, stop) {
 			return err
 		}
-		if err := q.apply(ctx, seq, rec); err != nil {
-			return err
+		if !found {
+			q.legacy.Store(0)
+			return nil
 		}
-		q.mu.Lock()
-		q.queued--
-		q.mu.Unlock()
-	}
-}
-
-// first returns the oldest queued batch. A batch stored by a concurrent
-// Import with a smaller sequence than one already applied is still found:
-// the scan always starts at the front.
-func (q *importQueue) first(ctx context.Context) (seq uint64, rec importRecord, ok bool, err error) {
-	stop := errors.New("stop")
-	err = q.guarded(func() error {
-		return q.e.store.Scan(ctx, qBatchPrefix, func(key, value []byte) error {
-			var good bool
-			if seq, good = batchSeq(key); !good {
-				return fmt.Errorf("tailor: import queue: bad key %q", key)
+		done := 0
+		var pv []byte
+		err = q.guarded(func() (err error) {
+			pv, _, err = q.e.store.Get(ctx, legacyKey(legacyProgressPrefix, seq), nil)
+			return err
+		})
+		switch {
+		case err == nil:
+			n, k := binary.Uvarint(pv)
+			if k <= 0 {
+				return fmt.Errorf("tailor: import queue: batch %d: bad progress record", seq)
 			}
-			if err := json.Unmarshal(value, &rec); err != nil {
+			done = int(n)
+		case !errors.Is(err, storage.ErrNotFound):
+			return fmt.Errorf("tailor: import queue: batch %d: %w", seq, err)
+		}
+		if rec, err := decodeImport(val); err != nil {
+			q.e.log.Error("tailor: import queue: dropping an undecodable batch", "batch", seq, "err", err)
+		} else if err := q.apply(ctx, legacyBatch|seq, legacyBatch|seq, rec, done); err != nil {
+			return err
+		}
+		for _, prefix := range [][]byte{legacyBatchPrefix, legacyProgressPrefix} {
+			err := q.guarded(func() error {
+				_, err := q.e.store.Write(ctx, storage.Op{Key: legacyKey(prefix, seq), Delete: true})
+				return err
+			})
+			if err != nil {
 				return fmt.Errorf("tailor: import queue: batch %d: %w", seq, err)
 			}
-			if rec.V != importRecordVersion {
-				return fmt.Errorf("tailor: import queue: batch %d: unknown version %d", seq, rec.V)
-			}
-			ok = true
-			return stop
-		})
-	})
-	if errors.Is(err, stop) {
-		err = nil
+		}
+		q.legacy.Add(-1)
 	}
-	return seq, rec, ok, err
 }
 
-// apply applies the groups of batch seq not applied yet. Each group's
-// profile write carries the queue bookkeeping in the same atomic write.
-func (q *importQueue) apply(ctx context.Context, seq uint64, rec importRecord) error {
-	done := 0
-	var v []byte
-	err := q.guarded(func() (err error) {
-		v, err = q.e.store.Get(ctx, progressKey(seq), make([]byte, 0, binary.MaxVarintLen64))
-		return err
-	})
-	switch {
-	case err == nil:
-		n, k := binary.Uvarint(v)
-		if k <= 0 {
-			return fmt.Errorf("tailor: import queue: batch %d: bad progress record", seq)
-		}
-		done = int(n)
-	case !errors.Is(err, storage.ErrNotFound):
-		return fmt.Errorf("tailor: import queue: batch %d: %w", seq, err)
+func decodeImport(b []byte) (importRecord, error) {
+	var rec importRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, err
 	}
+	if rec.V != importRecordVersion {
+		return rec, fmt.Errorf("unknown version %d", rec.V)
+	}
+	return rec, nil
+}
+
+// apply applies the groups of batch id from group skip on, each marked so
+// that a profile that already holds a group's mark is not written again.
+// oldest is the oldest batch that can still be delivered.
+func (q *importQueue) apply(ctx context.Context, id, oldest uint64, rec importRecord, skip int) error {
 	req := Request{Options: RequestOptions{Features: rec.Features}, Locale: rec.Locale, Untrusted: rec.Untrusted}
 	if rec.IP != "" {
 		req.IP, _ = netip.ParseAddr(rec.IP)
 	}
-	groups := groupByAnonymousID(rec.Events)
-	if done >= len(groups) {
-		// Only a damaged store gets here; finish the batch rather than
-		// finding it again forever.
-		return q.guarded(func() error {
-			return q.e.store.Apply(ctx, []storage.Op{{Key: batchKey(seq), Delete: true}, {Key: progressKey(seq), Delete: true}})
-		})
-	}
-	for i := done; i < len(groups); i++ {
-		var ops []storage.Op
-		if i == len(groups)-1 {
-			ops = []storage.Op{{Key: batchKey(seq), Delete: true}, {Key: progressKey(seq), Delete: true}}
-		} else {
-			ops = []storage.Op{{Key: progressKey(seq), Value: binary.AppendUvarint(nil, uint64(i+1))}}
+	req.importOldest = oldest
+	for i, g := range groupByAnonymousID(rec.Events) {
+		if i < skip {
+			continue
 		}
 		r := req
-		r.Events = groups[i].events
-		if err := q.applyGroup(ctx, groups[i].id, r, ops); err != nil {
+		r.Events = g.events
+		r.importMark = &importMark{Batch: id, Group: uint32(i)}
+		if err := q.applyGroup(ctx, g.id, r); err != nil {
 			var in *InputError
 			if !errors.As(err, &in) && !errors.Is(err, ErrIdentityUnverified) {
-				return fmt.Errorf("tailor: import queue: batch %d group %d: %w", seq, i, err)
+				return fmt.Errorf("tailor: import queue: batch %d group %d: %w", id, i, err)
 			}
-			q.e.log.Error("tailor: import queue: dropping invalid group", "batch", seq, "group", i,
-				"anonymousId", groups[i].id, "err", err)
-			if err := q.guarded(func() error { return q.e.store.Apply(ctx, ops) }); err != nil {
-				return fmt.Errorf("tailor: import queue: batch %d group %d: %w", seq, i, err)
-			}
+			q.e.log.Error("tailor: import queue: dropping invalid group", "batch", id, "group", i,
+				"anonymousId", g.id, "err", err)
 		}
-		if f := q.crashAfter.Load(); f != nil && (*f)(seq, i) {
+		if f := q.crashAfter.Load(); f != nil && (*f)(id, i) {
 			return errCrash
 		}
 	}
@@ -464,12 +521,10 @@ func (q *importQueue) guarded(fn func() error) error {
 	return fn()
 }
 
-// applyGroup is one Identify whose write also applies ops, retrying while
-// the profile is overloaded.
-func (q *importQueue) applyGroup(ctx context.Context, id string, req Request, ops []storage.Op) error {
+// applyGroup is one Identify, retrying while the profile is overloaded.
+func (q *importQueue) applyGroup(ctx context.Context, id string, req Request) error {
 	wait := 10 * time.Millisecond
 	for {
-		req.queueOps = ops
 		_, err := q.e.Identify(ctx, id, req)
 		if !errors.Is(err, ErrOverload) {
 			return err

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor/rules"
-	"github.com/tailorhq/tailor/storage"
 )
 
 // countRules has one audience per exact count of "hit" events, so a
@@ -82,14 +81,15 @@ func waitDrained(t *testing.T, e *Engine) {
 // possible group write, as a crash would, reopens the engine on the same
 // directory and checks every event was applied exactly once.
 func TestImportExactlyOnceAcrossCrash(t *testing.T) {
-	// batch 0 groups: a (2 hits), b (1 hit); batch 1 groups: a (1), c (1).
+	// batch 1 groups: a (2 hits), b (1 hit); batch 2 groups: a (1), c (1).
+	// (The queue's ids start at 1.)
 	batches := []Request{hits("a", "b", "a"), hits("a", "c")}
 	want := map[string]int{"a": 3, "b": 1, "c": 1}
 	type point struct {
 		seq   uint64
 		group int
 	}
-	for _, crash := range []*point{nil, {0, 0}, {0, 1}, {1, 0}, {1, 1}} {
+	for _, crash := range []*point{nil, {1, 0}, {1, 1}, {2, 0}, {2, 1}} {
 		name := "no crash"
 		if crash != nil {
 			name = fmt.Sprintf("crash after batch %d group %d", crash.seq, crash.group)
@@ -291,15 +291,9 @@ func TestImportSkipsGroupInvalidAtApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.queue.mu.Lock()
-	seq := e.queue.next
-	e.queue.next++
-	e.queue.queued++
-	e.queue.mu.Unlock()
-	if err := e.store.Apply(context.Background(), []storage.Op{{Key: batchKey(seq), Value: val}}); err != nil {
+	if _, err := e.queue.q.Enqueue(context.Background(), val, 0); err != nil {
 		t.Fatal(err)
 	}
-	e.queue.wake <- struct{}{}
 	waitDrained(t, e)
 	if got := hitCount(t, e, "good"); got != 1 {
 		t.Errorf("valid group: %d hits, want 1", got)
@@ -307,7 +301,7 @@ func TestImportSkipsGroupInvalidAtApply(t *testing.T) {
 	if _, err := e.Get(context.Background(), "bad"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("invalid group wrote a profile: %v", err)
 	}
-	if _, err := e.store.Get(context.Background(), batchKey(seq), nil); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("batch still queued: %v", err)
+	if n, err := e.queue.q.Len(context.Background()); n != 0 || err != nil {
+		t.Errorf("%d batches still queued (%v)", n, err)
 	}
 }

@@ -13,6 +13,9 @@ import (
 // DefaultSessionTimeout is the inactivity after which a new session starts.
 const DefaultSessionTimeout = 30 * time.Minute
 
+// DefaultSweepInterval is the default of Options.SweepInterval.
+const DefaultSweepInterval = time.Minute
+
 // Locator resolves an IP address to a location (GeoIP). Implementations must
 // be safe for concurrent use. An address it knows nothing about yields the
 // zero Location and a nil error; locale selects the language of names
@@ -61,9 +64,18 @@ type Options struct {
 	// CacheProfiles is how many decoded profiles the engine keeps in
 	// memory, so that a busy profile is not read and decoded from the
 	// store on every call: 0 means DefaultCacheProfiles, a negative value
-	// turns the cache off. The cache is also off with a ProfileTTL. Turn
-	// it off when anything but this engine writes to the store.
+	// turns the cache off. The cache is also off with a ProfileTTL. A
+	// cached profile is written on condition of the version it was read
+	// at, so a change made meanwhile by another process sharing the
+	// store is never overwritten: the call reads the profile again.
 	CacheProfiles int
+
+	// SweepInterval is how often the engine looks for identity
+	// operations (bind, merge, delete) that a crashed caller left
+	// unfinished, and finishes those older than the interval (see
+	// Engine.Sweep): 0 means DefaultSweepInterval, negative turns the
+	// background sweep off.
+	SweepInterval time.Duration
 
 	// Locator resolves request IPs to locations when a request enables the
 	// "location" or "ip-enrichment" feature. Nil disables IP lookups.

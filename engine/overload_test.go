@@ -28,14 +28,9 @@ func openFaulty(t testing.TB, opt func(*engine.Options)) (*env, *faultStore) {
 	return e, fs
 }
 
-// writes reports whether ops write the profile id.
-func writes(ops []storage.Op, id string) bool {
-	for _, op := range ops {
-		if bytes.Equal(op.Key, []byte("p/"+id)) {
-			return true
-		}
-	}
-	return false
+// writes reports whether op writes the profile id.
+func writes(op storage.Op, id string) bool {
+	return bytes.Equal(op.Key, []byte("p/"+id))
 }
 
 // TestMaxWaitingRefusesHotProfile holds the hot profile's lock (its write is
@@ -127,8 +122,8 @@ func TestMaxWaitingHammer(t *testing.T) {
 audiences:
 %s`, tickAudiences(workers*calls))))
 	const hot = "hammered"
-	fs.setBeforeApply(func(ops []storage.Op) error {
-		if writes(ops, hot) {
+	fs.setBeforeWrite(func(op storage.Op) error {
+		if writes(op, hot) {
 			time.Sleep(200 * time.Microsecond) // a slow disk for the hot profile
 		}
 		return nil

@@ -4,15 +4,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/storage"
 )
 
 // Store key layout. Every key starts with a one-letter namespace and '/'.
 const (
-	prefixProfile = "p/" // p/<profile id> → encoded record
+	prefixProfile = "p/" // p/<profile id> → encoded record (a profile, or a protocol state)
 	prefixUser    = "u/" // u/<userId> → id of the profile known as userId
-	prefixMerged  = "m/" // m/<merged-away profile id> → id of the survivor
+	prefixJournal = "j/" // j/<kind>/<id> → an identity operation under way (identity.go)
+	// prefixMerged is the alias of a merged-away id in stores written
+	// before merged ids became forwarding records: m/<id> → survivor. It
+	// is still read, and removed with its survivor, never written.
+	prefixMerged = "m/"
 )
 
 // record is a profile as stored. Field names are short because every
@@ -41,9 +47,36 @@ type record struct {
 	Sticky  map[string]Assignment `json:"st,omitempty"` // experience id → assignment
 	Exposed map[string][]int      `json:"ex,omitempty"` // experience id → variants exposed
 
-	// stored reports that the record was read from the store (not new).
+	// The state of the identity protocol (identity.go). A record with
+	// Forward set is not a profile: the id was merged into Forward
+	// (Pending: the merge is under way and the record still holds the
+	// data to move). Deleted marks a tombstone: the profile was deleted
+	// and UserID and Merged are the aliases left to remove. BindPending
+	// says that UserID may not be claimed yet (u/<UserID> → ID).
+	Forward     string `json:"fw,omitempty"`
+	Pending     bool   `json:"pd,omitempty"`
+	Deleted     bool   `json:"del,omitempty"`
+	BindPending bool   `json:"bp,omitempty"`
+	// Absorbed holds receipts of the pending merges this profile
+	// absorbed (absorbReceipt), the most recent MaxAbsorbed, so that a
+	// merge completed twice is absorbed once.
+	Absorbed []uint64 `json:"ab,omitempty"`
+	// Imports are the import queue's batch groups applied to this
+	// profile and not yet known to be finished (importqueue.go).
+	Imports []importMark `json:"im,omitempty"`
+	// AliasesUntil is when (Unix ms) the aliases written with a
+	// ProfileTTL expire; they are rewritten before the profile outlives
+	// them.
+	AliasesUntil int64 `json:"au,omitempty"`
+
+	// stored reports that the record was read from the store (not new),
+	// at version ver.
 	stored bool
+	ver    storage.Version
 }
+
+// live reports whether r is a profile, not a protocol state.
+func (r *record) live() bool { return r.Forward == "" && !r.Deleted }
 
 // sessionState is what the profile remembers of its sessions.
 type sessionState struct {
@@ -81,14 +114,30 @@ func (e *encoder) encode(r *record) ([]byte, error) {
 	return e.b, nil
 }
 
+// cloneRecord returns a deep copy of r (nil for nil), as the store would
+// give it back, with r's version.
+func cloneRecord(r *record) *record {
+	if r == nil {
+		return nil
+	}
+	c := *r // fallback: shares maps, for a record the encoder refuses
+	if b, err := encodeRecord(nil, r); err == nil {
+		if d, err := decodeRecord(b); err == nil {
+			c = *d
+		}
+	}
+	c.ver, c.stored = r.ver, r.stored
+	return &c
+}
+
 // decodeRecord decodes a stored record of any format. It does not keep b.
 func decodeRecord(b []byte) (*record, error) {
 	if len(b) == 0 {
 		return nil, errRecordFormat
 	}
 	switch b[0] {
-	case recordFormatBinary:
-		r, err := decodeBinary(b[1:])
+	case recordFormatV2, recordFormatBinary:
+		r, err := decodeBinary(b[1:], b[0])
 		if err != nil {
 			return nil, fmt.Errorf("tailor: decode profile: %w", err)
 		}
@@ -197,8 +246,16 @@ func mergeInto(k, a *record) {
 	if a.Created < k.Created {
 		k.Created = a.Created
 	}
-	k.Merged = append(k.Merged, a.ID)
-	k.Merged = append(k.Merged, a.Merged...)
+	for _, id := range append([]string{a.ID}, a.Merged...) {
+		if !slices.Contains(k.Merged, id) {
+			k.Merged = append(k.Merged, id)
+		}
+	}
+	for _, m := range a.Imports {
+		if !slices.Contains(k.Imports, m) {
+			k.Imports = append(k.Imports, m)
+		}
+	}
 }
 
 func mergeHistories(dst, src map[string]*rules.History) map[string]*rules.History {

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 
 	"github.com/tailorhq/tailor/rules"
-	"github.com/tailorhq/tailor/storage"
 )
 
 // Types shared with the rule environment. They are defined in package rules
@@ -121,9 +120,13 @@ type Request struct {
 	identityVerified bool // set by Identify from the events' userHash
 	admitted         bool // IdentifyBatch already admitted the profile (overload.go)
 
-	// queueOps are written in the same atomic store write as the profile:
-	// the import queue's bookkeeping (importqueue.go).
-	queueOps []storage.Op
+	// importMark, set by the import worker, is the batch group this
+	// request applies: it is recorded in the profile under the same
+	// conditional write, and a profile that holds it already is not
+	// written again (importqueue.go). importOldest is the queue's oldest
+	// batch; marks of older batches are pruned.
+	importMark   *importMark
+	importOldest uint64
 }
 
 // Profile is a visitor's profile as the wire format returns it.

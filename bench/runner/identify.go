@@ -17,7 +17,7 @@ import (
 	"github.com/tailorhq/tailor/bench/workload"
 	"github.com/tailorhq/tailor/engine"
 	"github.com/tailorhq/tailor/rules"
-	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/badger"
 )
 
 // metaFile marks a store directory filled by the bench with one workload.
@@ -79,7 +79,7 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 type Store struct {
 	Engine *engine.Engine
 	// Badger is the engine's store (the engine owns it: close the Engine).
-	Badger *storage.Badger
+	Badger *badger.Store
 	// OpenSeconds is how long opening the store and the engine took.
 	OpenSeconds float64
 	Populate    *report.Populate
@@ -91,7 +91,7 @@ type Store struct {
 // Identify from populateConcurrency goroutines, unless dir already holds
 // that workload (then it is reused as is). log, when set, receives
 // populate progress. The caller closes Store.Engine.
-func OpenStore(ctx context.Context, dir string, gen *workload.Generator, eo engine.Options, bo storage.BadgerOptions, populateConcurrency int, log io.Writer) (*Store, error) {
+func OpenStore(ctx context.Context, dir string, gen *workload.Generator, eo engine.Options, bo badger.Options, populateConcurrency int, log io.Writer) (*Store, error) {
 	if populateConcurrency <= 0 {
 		populateConcurrency = 8 * runtime.GOMAXPROCS(0)
 	}
@@ -99,7 +99,7 @@ func OpenStore(ctx context.Context, dir string, gen *workload.Generator, eo engi
 	return openStore(ctx, dir, src, gen.Config().Kind, eo, bo, populateConcurrency, log)
 }
 
-func openStore(ctx context.Context, dir string, src *source, kind string, eo engine.Options, bo storage.BadgerOptions, conc int, log io.Writer) (*Store, error) {
+func openStore(ctx context.Context, dir string, src *source, kind string, eo engine.Options, bo badger.Options, conc int, log io.Writer) (*Store, error) {
 	want := meta{Kind: kind, Seed: src.gen.Config().Seed, Profiles: src.len()}
 	if src.samples != nil {
 		want.Samples = fmt.Sprint(len(src.samples), " samples")
@@ -115,7 +115,7 @@ func openStore(ctx context.Context, dir string, src *source, kind string, eo eng
 		bo.Dir = dir
 	}
 	t0 := time.Now()
-	bs, err := storage.OpenBadger(bo)
+	bs, err := badger.Open(bo)
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/tailorhq/tailor/bench/workload"
 	"github.com/tailorhq/tailor/engine"
 	"github.com/tailorhq/tailor/rules"
-	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/badger"
 )
 
 // Modes.
@@ -77,7 +77,7 @@ type Config struct {
 	CacheProfiles int
 	// Badger tunes the store (ValueThreshold, MemTableSize, ...); Dir,
 	// InMemory and SyncWrites are set by the runner.
-	Badger storage.BadgerOptions
+	Badger badger.Options
 	// EvalPool is how many distinct profiles eval mode cycles through;
 	// default DefaultEvalPool. 1 measures one hot profile, as
 	// microbenchmarks do.
