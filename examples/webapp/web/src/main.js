@@ -12,8 +12,8 @@
 //   2. applies the consent with Ninetailed's privacy plugin (without
 //      consent no location features are requested) and, without consent,
 //      strips the context of the SDK's events to the page's address;
-//   3. reports the sticky hero the visitor sees (observeElement, the SDK's
-//      own experience tracking, which sends a component event);
+//   3. reports the sticky hero the visitor sees (a component event, as the
+//      SDK's experience tracking sends it);
 //   4. compares the SDK's profile and experiences with the server's and
 //      publishes the result in window.tailorSDK and in the page's panel.
 //
@@ -148,11 +148,14 @@ function start() {
     publish();
   });
 
-  // The sticky entry this page shows, as Ninetailed's <Experience>
-  // component reports it: once seen, the SDK sends a component event with
-  // the variant, which keeps the assignment.
+  // The sticky entry this page shows, reported as Ninetailed's
+  // experience tracking reports it: a component event with the variant,
+  // which keeps the assignment. (observeElement would queue the same event,
+  // but its flush runs before the event is queued, so the event waits for
+  // the SDK's next page, track or identify call; trackStickyComponentView
+  // sends it at once.)
   const hero = document.querySelector('[data-tailor-experience]');
-  if (!hero) {
+  if (!hero || hero.dataset.tailorSticky !== 'true') {
     nt.onIsInitialized(() => {
       if (report.status === 'starting') {
         report.status = 'idle';
@@ -161,11 +164,16 @@ function start() {
     });
     return;
   }
-  nt.observeElement({
-    element: hero,
-    experience: { id: hero.dataset.tailorExperience, type: 'nt_experiment', sticky: hero.dataset.tailorSticky === 'true' },
-    variant: { id: hero.dataset.tailorEntry },
+  nt.trackStickyComponentView({
+    experienceId: hero.dataset.tailorExperience,
+    componentId: hero.dataset.tailorEntry,
     variantIndex: Number(hero.dataset.tailorVariant),
+  }).then(() => {
+    // Should the flush still have run before the event was queued, send
+    // what is queued.
+    if (nt.profileState.status === 'loading') {
+      return nt.batch([]);
+    }
   });
 }
 
