@@ -449,3 +449,42 @@ func (h *atomicHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.RUnlock()
 	a.ServeHTTP(w, r)
 }
+
+// TestExperienceAPI: the API is mounted under apiPath on the site's
+// profiles; a browser cannot claim a user id, and the email the login
+// stored is not returned.
+func TestExperienceAPI(t *testing.T) {
+	app := openApp(t, t.TempDir(), stubWebDir(t), nil)
+	srv := httptest.NewServer(app)
+	defer srv.Close()
+	v := newClient(t, srv.URL, nil)
+	v.post("/consent", url.Values{"choice": {consentGranted}})
+	_, st := v.post("/login", url.Values{"email": {"ada@example.com"}, "password": {"tailor"}})
+
+	base := srv.URL + apiPath + "/v2/organizations/" + clientID + "/environments/" + environment + "/profiles/"
+	resp, err := http.Get(base + st.ProfileID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"plan":"pro"`) || strings.Contains(string(b), "ada@example.com") {
+		t.Errorf("GET the profile through the API: %s %s; want 200 with the plan and without the email", resp.Status, b)
+	}
+
+	// An anonymous browser profile claims to be Ada.
+	_, anon := newClient(t, srv.URL, nil).page("/")
+	body := `{"events":[{"type":"identify","userId":"user-ada","traits":{},"timestamp":"2026-01-01T00:00:00Z","context":{}}]}`
+	resp, err = http.Post(base+anon.ProfileID, "text/plain", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "ERR_IDENTITY_UNVERIFIED") {
+		t.Errorf("identify as another user through the API: %s %s; want 403", resp.Status, b)
+	}
+	if p, err := app.Engine().Get(context.Background(), anon.ProfileID); err != nil || p.Profile.ID != anon.ProfileID {
+		t.Errorf("after the refused identify the anonymous profile is %+v, %v", p, err)
+	}
+}

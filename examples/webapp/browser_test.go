@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -84,6 +85,8 @@ func TestBrowser(t *testing.T) {
 		sdk := site.sdkCalls(ps.State.ProfileID)
 		if len(sdk) == 0 || !sdk[len(sdk)-1].hasLocationFeature() {
 			t.Errorf("with consent the SDK's last request did not ask for the location features: %v", sdk)
+		} else if ua, _ := sdk[len(sdk)-1].context(); ua == "" {
+			t.Errorf("with consent the SDK's events carry no user agent: %v", sdk[len(sdk)-1])
 		}
 	})
 
@@ -185,6 +188,9 @@ func TestBrowser(t *testing.T) {
 			if c.Status != http.StatusOK {
 				t.Errorf("SDK request %s %s: %d", c.Method, c.Path, c.Status)
 			}
+			if ua, lang := c.context(); ua != "" || lang != "" {
+				t.Errorf("without consent the SDK sent user agent %q, locale %q", ua, lang)
+			}
 		}
 		if got := site.loc.Calls(); got != calls {
 			t.Errorf("without consent the location was looked up %d times", got-calls)
@@ -263,6 +269,25 @@ func (c apiCall) hasLocationFeature() bool {
 	}
 	json.Unmarshal(c.Body, &body)
 	return slices.Contains(body.Options.Features, "location") || slices.Contains(body.Options.Features, "ip-enrichment")
+}
+
+// context returns the user agent and locale the request's events carry
+// (the first non-empty of each).
+func (c apiCall) context() (userAgent, locale string) {
+	var body struct {
+		Events []struct {
+			Context struct {
+				UserAgent string `json:"userAgent"`
+				Locale    string `json:"locale"`
+			} `json:"context"`
+		} `json:"events"`
+	}
+	json.Unmarshal(c.Body, &body)
+	for _, e := range body.Events {
+		userAgent = cmp.Or(userAgent, e.Context.UserAgent)
+		locale = cmp.Or(locale, e.Context.Locale)
+	}
+	return userAgent, locale
 }
 
 // testSite is the site behind one listener, restartable, recording the
