@@ -129,5 +129,9 @@ func run(ctx context.Context, args []string, logOut io.Writer) error {
 		return err
 	}
 	<-serveErr
-	return app.Close()
+	if err := app.Close(); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
 }

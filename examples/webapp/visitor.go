@@ -41,7 +41,9 @@ const (
 const cookieMaxAge = 365 * 24 * time.Hour
 
 // setCookie sets a first-party cookie the way every cookie of the site is
-// set; maxAge < 0 deletes it, 0 makes it a session cookie.
+// set; maxAge < 0 deletes it, 0 makes it a session cookie. Secure follows
+// the connection (serve with -tls-cert); behind a proxy that terminates
+// TLS, set it from what the proxy says instead.
 func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
 	c := &http.Cookie{
 		Name:     name,
