@@ -237,7 +237,10 @@ func (e *Engine) resolveLocked(ctx context.Context, l *lockSet, id string) (*rec
 			if err := l.need(prefixProfile + rec.Forward); err != nil {
 				return nil, err
 			}
-			b, err := e.loadLocked(ctx, l, rec.Forward)
+			// Read from the store, not the cache: whether the forwarder
+			// is valid decides a write of another key (see
+			// ownerLocked).
+			b, err := e.load(ctx, rec.Forward)
 			if err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return nil, err
 			}
@@ -284,7 +287,7 @@ func (e *Engine) resolveLegacy(ctx context.Context, l *lockSet, id string) (*rec
 	if err := l.need(prefixProfile + survivor); err != nil {
 		return nil, err
 	}
-	b, err := e.loadLocked(ctx, l, survivor)
+	b, err := e.load(ctx, survivor)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return e.newRecord(id), nil
@@ -299,6 +302,13 @@ func (e *Engine) resolveLegacy(ctx context.Context, l *lockSet, id string) (*rec
 // ownerLocked returns the live profile that holds the claim of userID, or
 // nil when the claim is absent or dangling (its profile gone, or no longer
 // known as userID), with the claim's version (0 when absent).
+//
+// The profile is read from the store, never from the cache: a claim found
+// dangling is taken over by a write of the claim, which its condition
+// protects only against a change of the claim, not of the profile, so
+// that judgement must rest on the profile as stored. (A cached copy is
+// only ever used for the record the call then writes on condition of
+// the copy's version.)
 func (e *Engine) ownerLocked(ctx context.Context, l *lockSet, userID string) (*record, storage.Version, error) {
 	pid, cv, err := e.getString(ctx, prefixUser+userID)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -310,7 +320,7 @@ func (e *Engine) ownerLocked(ctx context.Context, l *lockSet, userID string) (*r
 	if err := l.need(prefixProfile + pid); err != nil {
 		return nil, 0, err
 	}
-	rec, err := e.loadLocked(ctx, l, pid)
+	rec, err := e.load(ctx, pid)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, cv, nil
