@@ -182,6 +182,7 @@ func (p *parser) compile(s *Set) {
 		pr.progs[i] = prog
 		deps[i] = rw.deps
 	}
+	p.costBudget(s, pr.ids, func(i int) bool { return pr.progs[i] != nil })
 	if len(p.errs) > 0 {
 		return
 	}

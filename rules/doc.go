@@ -31,6 +31,55 @@
 // the first and last occurrence times are exact: hasEvent("x", "1h") is
 // false when the last x was two hours ago.
 //
+// # Cost
+//
+// Parse rejects, with file, line:column and rule id, an audience whose
+// worst-case cost is over [MaxCost] steps, pointing at the innermost
+// construct that takes it over. The cost is counted on the checked
+// expression, before expr's optimizer, for the worst input the engine
+// accepts: a string or collection read from the environment is taken to
+// be as large as [MaxInputLen] allows (half as many entries as bytes), the
+// histories as large as [MaxHistoryNames] and [MaxHistoryBytes] allow.
+//
+//   - Every node costs a step; literals and arrays of literals, which expr
+//     builds once at compile time, cost one.
+//   - The iterating builtins (all, any, none, one, filter, map, count, sum,
+//     find, findIndex, findLast, findLastIndex, groupBy, sortBy, reduce)
+//     cost their collection's length times their predicate's cost, so
+//     nesting multiplies; sortBy and sort add n·log2(n) comparisons. The
+//     sizes of a collection's elements add up to at most the collection's
+//     size, which is what keeps `any(traits.tags, # == traits.plan)`
+//     linear rather than quadratic.
+//   - Ranges cost their length: a..b with constant bounds b-a+1, and with
+//     bounds known only at run time 1,000,000 (expr's memory budget), which
+//     is over the budget by itself, so ranges need constant bounds.
+//   - x in array costs the array's length, except for a literal array of
+//     strings (or of integers, with an integer x), which expr turns into a
+//     map lookup; in over a map or struct is a lookup.
+//   - Comparing, searching and hashing strings (==, <, contains,
+//     startsWith, endsWith, indexOf, map keys) cost a step per 16 bytes;
+//     building them (+, upper, lower, trim, replace, repeat, join, split,
+//     string, toJSON, fromJSON, toBase64) a step per byte or so of output,
+//     and the bound on the output carries on: repeat(s, n) is as long as s
+//     times n, a non-constant n counting 1,000,000.
+//   - matches costs its subject's length times 2 + 1/8 of the pattern's
+//     length per byte, and a pattern that is not a constant string is
+//     compiled on every evaluation as well.
+//   - eventCount and hasEvent cost one history ([HistoryDays] counts);
+//     viewedPage with an exact path the same, with a glob every view.
+//   - reduce's accumulator is bounded by trying the predicate on two
+//     accumulator sizes: growth by a constant per element (#acc + "x") is
+//     counted over every element, growth that compounds (#acc + #acc) is
+//     unbounded.
+//   - Any construct the model does not know (a builtin of a newer expr) is
+//     refused rather than guessed.
+//
+// A step is worth 1 to 10 ns on a 2-core machine (BenchmarkRuleCost
+// reports ns/step for the dearest constructs), so a rule at the budget
+// evaluates in about 10 ms at worst; a rule set's total is the sum of its
+// rules, and the caller's deadline stops evaluation between rules (see
+// [Set.MatchContext]).
+//
 // # Evaluation
 //
 // [Set.Match] evaluates every audience once, dependencies first: it is

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -27,6 +28,15 @@ var ErrNotCompiled = errors.New("rules: set not compiled (use Parse or Load)")
 // [Set.Compiled]), those reading nested trait maps, page.query or
 // location.coordinates may allocate a little.
 func (s *Set) Match(env *Env, matched []bool) error {
+	return s.MatchContext(context.Background(), env, matched)
+}
+
+// MatchContext is [Set.Match] under a deadline: before each audience it
+// checks ctx, and once ctx is done it leaves the audiences not yet
+// evaluated unmatched and returns ctx.Err() (joined with the rule errors
+// met so far, so errors.Is finds it). One audience's evaluation is not
+// interrupted; its cost is bounded by [MaxCost].
+func (s *Set) MatchContext(ctx context.Context, env *Env, matched []bool) error {
 	if s == nil || s.prog == nil {
 		switch {
 		case s == nil || len(s.Audiences) == 0:
@@ -43,7 +53,14 @@ func (s *Set) Match(env *Env, matched []bool) error {
 	pr := s.prog
 	r := pr.get(env, matched)
 	var errs []error
-	for _, i := range pr.order {
+	for k, i := range pr.order {
+		if err := ctx.Err(); err != nil {
+			for _, j := range pr.order[k:] {
+				matched[j] = false
+			}
+			errs = append(errs, err)
+			break
+		}
 		ok, err := r.eval(pr, i)
 		matched[i] = ok
 		if err != nil {

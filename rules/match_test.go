@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -388,5 +389,53 @@ func BenchmarkMatchExample(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = s.Match(env, m)
+	}
+}
+
+// doneAfter is a context that reports itself done from its n+1st Err call
+// on: a deadline passing at a known point of an evaluation.
+type doneAfter struct {
+	context.Context
+	n int
+}
+
+func (c *doneAfter) Err() error {
+	if c.n <= 0 {
+		return context.DeadlineExceeded
+	}
+	c.n--
+	return nil
+}
+
+// TestMatchContextStopsBetweenAudiences checks that a deadline stops an
+// evaluation at the next audience: those evaluated keep their outcomes,
+// the rest are unmatched, and the error is the context's.
+func TestMatchContextStopsBetweenAudiences(t *testing.T) {
+	src := "audiences:\n"
+	for i := range 6 {
+		src += fmt.Sprintf("  - id: a%d\n    when: traits.plan == \"pro\"\n", i)
+	}
+	s, err := Parse("r.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, 3, 6} {
+		m := make([]bool, 6)
+		for i := range m {
+			m[i] = true // stale outcomes must not survive
+		}
+		err := s.MatchContext(&doneAfter{Context: context.Background(), n: n}, testEnv(), m)
+		for i, got := range m {
+			if want := i < n; got != want {
+				t.Errorf("done after %d: matched %v", n, m)
+				break
+			}
+		}
+		if n < 6 && !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("done after %d: err %v", n, err)
+		}
+		if n == 6 && err != nil {
+			t.Errorf("not done: err %v", err)
+		}
 	}
 }
