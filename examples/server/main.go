@@ -222,24 +222,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		Logger:         log,
 		RedactTraits:   cfg.redactTraits,
 	})
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if shuttingDown.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, `{"status":"shutting down"}`+"\n")
-			return
-		}
-		io.WriteString(w, `{"status":"ok"}`+"\n")
-	})
-	mux.Handle("/", api)
-
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           accessLog(log, mux),
+		Handler:           accessLog(log, routes(api, &shuttingDown)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.timeout + 10*time.Second,
@@ -369,6 +357,27 @@ func watch(ctx context.Context, log *slog.Logger, eng *engine.Engine, watcher *r
 			}
 		}
 	}
+}
+
+// routes is the server's handler: GET (and HEAD) /healthz answers the
+// health check, everything else goes to the API. No http.ServeMux sits in
+// front of the API: ServeMux answers paths with "..", "." or "//" with a
+// redirect (which a client follows, re-sending a DELETE or POST to another
+// path), where the API answers them with its 404 envelope.
+func routes(api http.Handler, shuttingDown *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+			api.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if shuttingDown.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"status":"shutting down"}`+"\n")
+			return
+		}
+		io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
 }
 
 // accessLog logs one line per request.
