@@ -312,6 +312,13 @@ func (w *rulesWatcher) changed() bool {
 	return !fi.ModTime().Equal(w.modTime) || fi.Size() != w.size
 }
 
+// poll is one periodic check of the file: it reloads a changed file.
+func (w *rulesWatcher) poll(eng *engine.Engine) {
+	if w.changed() {
+		w.reload(eng, "file changed")
+	}
+}
+
 func (w *rulesWatcher) reload(eng *engine.Engine, why string) {
 	set, err := w.load()
 	if err != nil {
@@ -352,9 +359,7 @@ func watch(ctx context.Context, log *slog.Logger, eng *engine.Engine, watcher *r
 				}
 			}
 		case <-tick:
-			if watcher.changed() {
-				watcher.reload(eng, "file changed")
-			}
+			watcher.poll(eng)
 		}
 	}
 }
