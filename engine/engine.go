@@ -317,6 +317,9 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 	if err != nil {
 		return evaluation{}, err
 	}
+	if err := checkRecordSize(len(enc)); err != nil {
+		return evaluation{}, err
+	}
 	ops = append(ops, storage.Op{Key: []byte(prefixProfile + target.ID), Value: enc, TTL: e.opts.ProfileTTL})
 	if e.opts.ProfileTTL > 0 {
 		ops = append(ops, e.refreshAliases(target, ops)...)

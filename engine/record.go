@@ -217,6 +217,7 @@ func mergeHistories(dst, src map[string]*rules.History) map[string]*rules.Histor
 			dst[name] = &c
 		}
 	}
+	boundHistories(dst)
 	return dst
 }
 
