@@ -25,25 +25,35 @@
 // otherwise the IP is the connection's peer, or, when the peer is one of
 // [Options.TrustedProxies], the right-most untrusted X-Forwarded-For address.
 // Bodies are JSON whatever their Content-Type (the clients send text/plain to
-// avoid a CORS preflight). Unknown JSON fields are ignored.
+// avoid a CORS preflight). Unknown JSON fields are ignored. A body sent with
+// Content-Encoding: gzip is decoded, and [Options.MaxBodyBytes] then bounds
+// the decoded size as well as the size on the wire; other encodings are
+// refused with 415.
 //
 // # Envelope and errors
 //
 // Success: {"data": ..., "error": null, "message": "ok"}.
 // Failure: {"data": {}, "error": {"code": "ERR_..."}, "message": "..."} with
 //
-//	400 ERR_INVALID_DATA          malformed JSON, wrong types, invalid input
-//	                              (the message names the field at fault)
-//	404 ERR_PROFILE_NOT_FOUND     engine.ErrNotFound
-//	404 ERR_NAMESPACE_MISMATCH    org/env not served (Options.Org, Options.Env)
-//	404 ERR_NOT_FOUND             no such endpoint
-//	405 ERR_METHOD_NOT_ALLOWED    endpoint exists, other method
-//	413 ERR_PAYLOAD_TOO_LARGE     body over Options.MaxBodyBytes
-//	429 ERR_PROFILE_OVERLOAD      engine.ErrOverload
-//	500 ERR_INTERNAL_SERVER_ERROR anything else, panics included (logged,
-//	                              never shown)
-//	503 ERR_SERVICE_UNAVAILABLE   engine closed or request timed out
-//	503 ERR_QUEUE_FULL            the import queue is full (retry later)
+//	400 ERR_INVALID_DATA            malformed JSON, wrong types, invalid input (the
+//	                                message names the field at fault)
+//	403 ERR_IDENTITY_UNVERIFIED     engine.ErrIdentityUnverified: an identify event
+//	                                without a valid traits.userHash
+//	404 ERR_PROFILE_NOT_FOUND       engine.ErrNotFound
+//	404 ERR_NAMESPACE_MISMATCH      org/env not served (Options.Org, Options.Env)
+//	404 ERR_NOT_FOUND               no such endpoint, or a path with "..", "." or "//"
+//	                                (never a redirect)
+//	405 ERR_METHOD_NOT_ALLOWED      endpoint exists, other method
+//	413 ERR_PAYLOAD_TOO_LARGE       body over Options.MaxBodyBytes, on the wire or
+//	                                decoded
+//	415 ERR_UNSUPPORTED_MEDIA_TYPE  a Content-Encoding other than gzip or identity
+//	429 ERR_PROFILE_OVERLOAD        engine.ErrOverload
+//	500 ERR_INTERNAL_SERVER_ERROR   anything else, panics included (logged, never
+//	                                shown)
+//	503 ERR_SERVICE_UNAVAILABLE     engine closed or request timed out
+//	503 ERR_QUEUE_FULL              the import queue is full (retry later)
+//	507 ERR_STORAGE_FULL            engine.ErrDiskFull: the disk is nearly full;
+//	                                nothing was written
 //
 // 503 answers carry Retry-After; the published client retries them.
 package httpapi
