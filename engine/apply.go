@@ -17,8 +17,9 @@ const MaxHistories = 256
 // would take it over, the names seen least recently are forgotten.
 const MaxHistoryBytes = 64 << 10
 
-// applyEvents updates rec from events sorted by time (SPEC section 3 step 4)
-// and reports whether any event carried a location.
+// applyEvents updates rec from events sorted by time (step 4 of "What
+// Identify does" in the package documentation) and reports whether any
+// event carried a location.
 func (e *Engine) applyEvents(rec *record, evs []event, rs *rules.Set) (located bool) {
 	for _, ev := range evs {
 		t := ev.at

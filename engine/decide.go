@@ -45,8 +45,9 @@ type Decision struct {
 // outcomes, index as rs.Audiences (as rules.Set.Match leaves them); now is
 // the time schedules are checked against.
 //
-// The rules are SPEC section 3 step 7: an experience that is not running or
-// outside its schedule is skipped; a sticky experience with a stored
+// The rules are step 7 of "What Identify does" in the package
+// documentation: an experience that is not running or outside its
+// schedule is skipped; a sticky experience with a stored
 // assignment of the current bucket version keeps that variant; otherwise
 // the audience must match, the namespace draw must fall in the
 // experience's range, the traffic draw must be below the traffic share, and

@@ -11,6 +11,54 @@
 // caller keeps the rules in force. See testdata/example.yaml for every
 // feature of the format.
 //
+// # File format
+//
+// A file has two lists, both optional; file order is priority:
+//
+//	audiences:
+//	  - id: audience-pro-plan        # required, unique
+//	    name: Pro plan               # optional
+//	    when: traits.plan == "pro"   # required: a boolean expression (see Rules)
+//	experiences:
+//	  - id: exp-hero-banner-test     # required, unique
+//	    type: experiment             # or personalization (default experiment)
+//	    audience: audience-pro-plan  # optional: absent means everyone
+//	    traffic: 1.0                 # share of qualified visitors that enter, in [0, 1] (default 1)
+//	    distribution: [0.5, 0.5]     # baseline first, one entry per variant, sums to 1 (default even)
+//	    sticky: true                 # keep a visitor's variant once drawn (default false)
+//	    bucketVersion: 1             # bump to re-randomize and drop old sticky assignments (default 0)
+//	    namespace: {id: hero, range: [0, 0.5]}   # optional mutual exclusion
+//	    status: running              # or paused (default running)
+//	    start: 2026-01-01T00:00:00Z  # optional schedule (RFC 3339), end after start
+//	    end: 2027-01-01T00:00:00Z
+//	    components:
+//	      - type: EntryReplacement   # variants[key] in the answer
+//	        key: hero-banner         # optional for EntryReplacement: defaults to the baseline id
+//	        baseline: entry-control-id
+//	        variants: [entry-variant-b-id]          # or {id: x, hidden: true}
+//	      - type: InlineVariable     # a Change in the answer
+//	        key: cta-color           # required
+//	        baseline: blue           # a string, number, boolean or object
+//	        variants: [green]
+//
+// Experiences in one namespace are mutually exclusive when their ranges do
+// not overlap: every experience of a namespace sees the same draw of a
+// visitor, and a visitor enters only the one whose [lo, hi) holds it.
+//
+// Loading refuses, each with file, line:column, rule id and field: YAML or
+// JSON syntax errors (JSON must be plain JSON: no comments), unknown
+// fields, duplicate keys, missing or empty or duplicate ids, a missing or
+// null when, an audience reference to no audience, inAudience cycles and
+// inAudience calls without a constant id, expressions that do not compile
+// or are not boolean, helper calls with a bad window or glob or too many
+// arguments, constant divisions by zero, rules over the cost budget (see
+// Cost), an unknown type, status or component type, a distribution that is
+// empty, negative, of the wrong length or not summing to 1, traffic outside
+// [0, 1], a namespace without id or range or with a range outside [0, 1]
+// or reversed, components with different variant counts, a missing
+// baseline or InlineVariable key, null or list variable values, bad times
+// or an end not after the start, and a negative bucketVersion.
+//
 // # Rules
 //
 // An audience's `when` is an expr expression over [Env], compiled once at

@@ -20,6 +20,22 @@
 //	POST   /import/events    asynchronous batch, answered once durably queued
 //	                         (Engine.Import)
 //
+// The create, upsert and get answers carry an [engine.Response]:
+// {"profile": ..., "experiences": [...], "changes": [...]}; package engine
+// documents the request body and every field. A batch (/events and
+// /import/events) takes the same body: every event needs an anonymousId,
+// which names its profile, with at most [engine.MaxEvents] events,
+// [engine.MaxIdentifyEvents] identify events and [engine.MaxBatchProfiles]
+// profiles; it is validated whole before anything is written. An import
+// batch is applied by a background worker, exactly once per profile group,
+// and survives restarts. Delete answers {"data": {}}.
+//
+// Paths are matched as sent: one with "..", "." or "//" is not cleaned or
+// redirected but answered 404, so a client never re-sends a DELETE or POST
+// to another path. OPTIONS on any path is a CORS preflight, answered 204
+// with the allowed methods and headers (Content-Type, X-Force-IP);
+// Access-Control-Allow-Origin is set for [Options.AllowedOrigins].
+//
 // Query parameters: locale (names in that language) and type=preflight
 // (evaluate, persist nothing). The X-Force-IP header overrides the client IP;
 // otherwise the IP is the connection's peer, or, when the peer is one of
