@@ -238,14 +238,16 @@ func valueBound(v any) *bound {
 }
 
 // costBudget checks the worst-case cost of every audience of s that
-// compiled and reports the rules over MaxCost at the construct that takes
-// them over.
-func (p *parser) costBudget(s *Set, ids map[string]int, compiled func(i int) bool) {
+// compiled, reports the rules over MaxCost at the construct that takes
+// them over, and returns the cost of each audience.
+func (p *parser) costBudget(s *Set, ids map[string]int, compiled func(i int) bool) []float64 {
+	costs := make([]float64, len(s.Audiences))
 	for i, a := range s.Audiences {
 		if !compiled(i) {
 			continue
 		}
 		total, at, why, err := ruleCost(a.When, ids)
+		costs[i] = total
 		if err != nil || total <= MaxCost {
 			continue // compile errors are reported by compile
 		}
@@ -257,6 +259,7 @@ func (p *parser) costBudget(s *Set, ids map[string]int, compiled func(i int) boo
 		p.rule = a.ID
 		p.exprErr(p.whens[i], a.When, at.Location().From, msg)
 	}
+	return costs
 }
 
 // ruleCost returns the worst-case cost of the rule src, the innermost node
