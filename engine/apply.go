@@ -12,8 +12,14 @@ import (
 // the bound, the name seen least recently is forgotten.
 const MaxHistories = 256
 
-// applyEvents updates rec from events sorted by time (SPEC section 3 step 4)
-// and reports whether any event carried a location.
+// MaxHistoryBytes bounds the bytes of all names an event history (and,
+// separately, the page and screen view history) remembers: when a new name
+// would take it over, the names seen least recently are forgotten.
+const MaxHistoryBytes = 64 << 10
+
+// applyEvents updates rec from events sorted by time (step 4 of "What
+// Identify does" in the package documentation) and reports whether any
+// event carried a location.
 func (e *Engine) applyEvents(rec *record, evs []event, rs *rules.Set) (located bool) {
 	for _, ev := range evs {
 		t := ev.at
@@ -104,16 +110,19 @@ func lockAssignment(rec *record, rs *rules.Set, expID string, v int) {
 	rec.Sticky[expID] = Assignment{Variant: v, Bucket: x.BucketVersion}
 }
 
-// addHistory records one occurrence of name at t, forgetting the least
-// recently seen name when the map is at MaxHistories.
+// addHistory records one occurrence of name at t, forgetting the names seen
+// least recently when the map is at MaxHistories names or the new name
+// would take it over MaxHistoryBytes.
 func addHistory(m map[string]*rules.History, name string, t int64) map[string]*rules.History {
 	if m == nil {
 		m = make(map[string]*rules.History)
 	}
 	h, ok := m[name]
 	if !ok {
-		if len(m) >= MaxHistories {
-			evictOldest(m)
+		if n := historyBytes(m) + len(name); len(m) >= MaxHistories || n > MaxHistoryBytes {
+			for len(m) > 0 && (len(m) >= MaxHistories || n > MaxHistoryBytes) {
+				n -= evictOldest(m)
+			}
 		}
 		h = new(rules.History)
 		m[name] = h
@@ -122,14 +131,39 @@ func addHistory(m map[string]*rules.History, name string, t int64) map[string]*r
 	return m
 }
 
-func evictOldest(m map[string]*rules.History) {
+// boundHistories forgets the names of m seen least recently until it is
+// within MaxHistories and MaxHistoryBytes (after a merge added up two).
+func boundHistories(m map[string]*rules.History) {
+	if len(m) == 0 {
+		return
+	}
+	n := historyBytes(m)
+	for len(m) > MaxHistories || n > MaxHistoryBytes {
+		n -= evictOldest(m)
+	}
+}
+
+// historyBytes returns the bytes of m's names.
+func historyBytes(m map[string]*rules.History) int {
+	n := 0
+	for k := range m {
+		n += len(k)
+	}
+	return n
+}
+
+// evictOldest forgets the name of m seen least recently and returns its
+// length.
+func evictOldest(m map[string]*rules.History) int {
 	oldest, at := "", int64(0)
+	first := true
 	for k, h := range m {
-		if oldest == "" || h.Last < at || (h.Last == at && k < oldest) {
-			oldest, at = k, h.Last
+		if first || h.Last < at || (h.Last == at && k < oldest) {
+			oldest, at, first = k, h.Last, false
 		}
 	}
 	delete(m, oldest)
+	return len(oldest)
 }
 
 // pageOf returns the page an event describes: context.page, completed from

@@ -19,7 +19,7 @@ package engine
 // (Zipf-like) traffic; 65,536 profiles cost ~850 MiB of heap and, under
 // uniform traffic over a million profiles, more GC time than they saved
 // (bench/README.md, targets 5 and 6).
-const DefaultCacheProfiles = 2 * stripes
+const DefaultCacheProfiles = 8192
 
 // cacheStripe is the cache of one lock stripe: a few entries with
 // least-recently-used replacement.

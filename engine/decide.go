@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"time"
 
 	"github.com/tailorhq/tailor/rules"
@@ -44,8 +45,9 @@ type Decision struct {
 // outcomes, index as rs.Audiences (as rules.Set.Match leaves them); now is
 // the time schedules are checked against.
 //
-// The rules are SPEC section 3 step 7: an experience that is not running or
-// outside its schedule is skipped; a sticky experience with a stored
+// The rules are step 7 of "What Identify does" in the package
+// documentation: an experience that is not running or outside its
+// schedule is skipped; a sticky experience with a stored
 // assignment of the current bucket version keeps that variant; otherwise
 // the audience must match, the namespace draw must fall in the
 // experience's range, the traffic draw must be below the traffic share, and
@@ -113,12 +115,21 @@ type Decider struct {
 // decisions are still made and the error (naming the audiences) is
 // returned with them. env is only read, and only during the call.
 func (d *Decider) Decide(rs *rules.Set, env *rules.Env, v Visitor, dst []Decision) ([]Decision, error) {
+	return d.DecideContext(context.Background(), rs, env, v, dst)
+}
+
+// DecideContext is Decide under ctx's deadline: once ctx is done the
+// audiences not yet evaluated count as not matched and the error returned
+// matches ctx.Err() (see rules.Set.MatchContext). The decisions are still
+// made from the audiences evaluated, but a caller that sees ctx's error
+// should not act on them.
+func (d *Decider) DecideContext(ctx context.Context, rs *rules.Set, env *rules.Env, v Visitor, dst []Decision) ([]Decision, error) {
 	n := len(rs.Audiences)
 	if cap(d.matched) < n {
 		d.matched = make([]bool, n)
 	}
 	d.matched = d.matched[:n]
-	err := rs.Match(env, d.matched)
+	err := rs.MatchContext(ctx, env, d.matched)
 	now := env.Now
 	if now.IsZero() {
 		now = time.Now()

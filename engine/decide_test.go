@@ -40,8 +40,8 @@ experiences:
     distribution: [0, 0, 1]
 `
 
-// TestAllocate pins each rule of SPEC section 3 step 7 through the public
-// allocation API.
+// TestAllocate pins each rule of allocation (step 7 of "What Identify
+// does" in the package documentation) through the public allocation API.
 func TestAllocate(t *testing.T) {
 	set := mustRules(t, decideRules)
 	idx := func(id string) int {

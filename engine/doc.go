@@ -2,18 +2,159 @@
 // directory with a rules file, then call [Engine.Identify] once per visitor
 // request.
 //
-// # One call per request
+//	eng, err := engine.Open(dir, &engine.Options{Rules: set}) // nil options: defaults
+//	defer eng.Close()
+//	resp, err := eng.Identify(ctx, profileID, engine.Request{Events: events})
 //
-// [Engine.Identify] does the whole job in order: it validates the request
-// (writing nothing when it is invalid), resolves the profile through its
-// aliases, merges an anonymous profile into the known one when an identify
-// event names a user id that already has a profile, applies the events in
-// timestamp order (sessions, page and screen views, track events with
-// bounded histories, traits), resolves the location, evaluates every
-// audience of the [rules.Set] in force, allocates a variant of every
-// experience the visitor qualifies for (sticky where asked), persists the
-// profile and returns the [Response]: profile, selected experiences and
-// content changes, in the wire format of Ninetailed's Experience API.
+// Besides Identify, an [Engine] has [Engine.Get] (a profile with its current
+// evaluation, nothing written), [Engine.Delete] (a profile with all its
+// aliases), [Engine.SetRules] (swap the rules atomically while serving),
+// [Engine.Backup] and [Engine.Restore], [Engine.Profiles] and
+// [Engine.Export] (NDJSON), [Engine.Import] (a durable asynchronous queue)
+// and [Engine.IdentifyBatch] (several profiles in one call). The rules are
+// a [rules.Set]; package [github.com/tailorhq/tailor/engine/httpapi] serves
+// an Engine over HTTP.
+//
+// # What Identify does
+//
+// [Engine.Identify](ctx, profileID, req) does the whole job, in this order:
+//
+//  1. Validate the whole request: nothing is written when any part is
+//     invalid, and the error is an [*InputError] naming the field at fault
+//     (events[3].timestamp, events[0].context.page.query, ...). See
+//     "Limits" below for what is checked.
+//  2. Resolve the profile: by profileID, following aliases (an id merged
+//     away earlier resolves to the profile it merged into). An unknown id
+//     creates a profile under that id (upsert); an empty one creates a
+//     profile with a fresh id of 64 lowercase hex characters from
+//     crypto/rand. A new profile draws its random (in [0,1)) once and its
+//     stableId is its id; both survive merges.
+//  3. Identity: the last identify event with a userId decides. When the
+//     profile is anonymous and the userId has no profile, the profile
+//     becomes known as that user. When the userId already has a profile,
+//     the anonymous profile merges into it: the known profile's traits win
+//     and the anonymous ones fill gaps, event and view histories and
+//     session counts add up, the known profile's sticky assignments win
+//     and the anonymous ones fill gaps, the anonymous profile's page,
+//     campaign, location, locale and user agent win when it was updated
+//     more recently, and the anonymous id becomes an alias of the survivor
+//     (at most [MaxMergedIDs] aliases are kept, the oldest forgotten). A
+//     profile holds at most one userId: identify as B on a profile known
+//     as A continues on B's profile (a new one if B has none) and leaves
+//     A's untouched. With [Options.IdentitySecret] and an
+//     untrusted request, each of these needs traits.userHash (see
+//     [UserHash]); without it the call fails with [ErrIdentityUnverified]
+//     and writes nothing. All of this lands in one atomic store write.
+//  4. Apply the events in timestamp order (timestamp, else
+//     originalTimestamp, else sentAt, else now; ties keep request order).
+//     Every event moves last-seen forward and starts a new session after
+//     [Options.SessionTimeout] of inactivity (30 minutes by default: count
+//     + 1, a new session id, the landing page cleared). A page event
+//     records the view of its path, becomes the current page (url, path,
+//     referrer and title missing from context.page come from the
+//     properties of the same names, then path, search and query from the
+//     url), becomes the session's landing page
+//     if it is the session's first page, and sets the campaign from
+//     context.campaign or the page's utm_* parameters. A screen event
+//     records the view of its name, a track event the occurrence of its
+//     event name. An identify event merges its traits into the profile's,
+//     key by key, the new value winning; a null value deletes the key. A
+//     component event with an experienceId and variantIndex locks that
+//     variant for a sticky experience. Any event's context.locale and
+//     context.userAgent replace the profile's (the device is derived from
+//     the user agent, see [github.com/tailorhq/tailor/engine/device]), and
+//     a non-empty context.location replaces the location. Histories keep,
+//     per name, the total count, the first and last time seen and daily
+//     counts for the last [rules.HistoryDays] days, for at most
+//     [MaxHistories] names and [MaxHistoryBytes] of names per history (the
+//     least recently seen are forgotten).
+//  5. Location: unless an event carried one, when an [Options.Locator] is
+//     configured, the request has an IP and its options.features list
+//     "location" or "ip-enrichment", the IP is looked up (names in
+//     req.Locale, else the profile's locale); otherwise the stored
+//     location stays. The jurisdiction follows from the country and region
+//     codes ([Jurisdiction]: GDPR in the EU, EEA and UK, CCPA and the other
+//     US state laws by state, LGPD, PIPEDA, APPI, ... or "none").
+//  6. Audiences: every audience of the rules in force is evaluated over the
+//     profile ([rules.Set.MatchContext]); a rule that fails at run time
+//     does not match and is logged. Once ctx is done, evaluation stops
+//     between audiences and Identify returns ctx's error.
+//  7. Experiences, in rules order (rules order is priority), as
+//     [Allocate] describes: not running or outside its schedule, skipped; a
+//     sticky experience with an assignment of its current bucket version
+//     keeps that variant; otherwise the audience must match, the namespace
+//     draw must fall in the experience's range and the traffic draw below
+//     its traffic, and the distribution draw picks the variant. Sticky
+//     experiences store the assignment.
+//  8. Build the answer: each selected experience's EntryReplacement
+//     components fill its variants by key (a hidden variant is ""), its
+//     InlineVariable components become [Change] values.
+//  9. Persist the profile, unless req.Preflight (a record over
+//     [MaxRecordBytes] is refused, nothing written), then emit an
+//     [Exposure] for every variant shown to this profile for the first
+//     time ([Options.OnExposure], called outside any lock; the record of
+//     what was emitted is stored with the profile, so it survives
+//     restarts), and return the [Response].
+//
+// # Wire format
+//
+// The request and answer types carry the JSON of Ninetailed's Experience
+// API, so the HTTP layer is a thin codec and Ninetailed's published
+// JavaScript clients work unchanged. A request body is a [Request]:
+//
+//	{"events": [Event, ...], "options": {"features": ["location", "ip-enrichment"]}}
+//
+// An absent or empty features list means the visitor did not consent to an
+// IP-based location lookup. An [Event] has a type (page, track, identify,
+// screen, component, alias or group; alias and group are accepted and
+// change nothing), optional messageId, channel (web, mobile or server),
+// anonymousId, userId, timestamp, originalTimestamp and sentAt (RFC 3339),
+// and a context ([EventContext]: page {url, path, query, referrer, search,
+// title}, campaign {name, source, medium, term, content}, library, locale,
+// userAgent, location, gdpr, app, screen). Page and screen events take a
+// name and properties, track events an event name (required) and
+// properties, identify events traits, component events componentId
+// (required), componentType, experienceId, variantIndex, viewDurationMs
+// and viewId. Unknown fields are ignored.
+//
+// A [Response] is {"profile": Profile, "experiences": [SelectedExperience],
+// "changes": [Change]}; its slices are never null. A [Profile] has id,
+// stableId, random, audiences (the matching audience ids, in rules order),
+// traits, location (every field optional; countryCode is ISO 3166-1
+// alpha-2, upper case, or absent), session {id, isReturningVisitor (count
+// > 1), landingPage, count, sessionLength, activeSessionLength,
+// averageSessionLength, in seconds}, jurisdiction and stickyVariants
+// (experience id → variant index). A [SelectedExperience] is
+// {experienceId, variantIndex, variants, sticky}; a [Change] is {key,
+// type: "Variable", value, meta: {experienceId, variantIndex}}, its value a
+// string, number, boolean or object, never null.
+//
+// The published client (@ninetailed/experience.js-shared) validates every
+// answer, and tailor keeps to what it accepts: landingPage is a page object
+// with url, path, query, referrer and search; activeSessionLength and
+// averageSessionLength are always present; a countryCode it does not know
+// ("XX") is never returned; a change value is never null or an array (the
+// rules loader refuses them). The extra fields (jurisdiction,
+// stickyVariants, sessionLength) are allowed by it.
+//
+// # Limits
+//
+// Identify refuses a request over any of these with an [*InputError]
+// naming the field, before anything is written: at most [MaxEvents] events
+// and [MaxIdentifyEvents] identify events; ids (profile, user, anonymous,
+// message, component, experience, view) at most [MaxIDBytes]; event and
+// screen names, trait and query keys, the locale, user agent and location
+// fields at most [MaxNameBytes]; url, path, referrer, search, title, each
+// query value and each campaign field at most [MaxURLBytes], a page's query
+// at most [MaxQueryBytes] and a campaign at most [MaxCampaignBytes] in all;
+// traits at most [MaxTraitsBytes] as JSON (per event, and for the profile
+// as it would be stored) and [MaxTraitsDepth] levels deep; strings valid
+// UTF-8 without control characters; numbers finite; timestamps between
+// 2000 and [MaxFutureSkew] ahead; known event types with their required
+// fields; a valid country code and coordinates in a location. The HTTP
+// layer bounds the body at [MaxBodyBytes]. These limits are also what the
+// rules cost model assumes of the values rules read
+// ([rules.MaxInputLen]).
 //
 // # Allocation
 //
@@ -47,6 +188,11 @@
 // # Errors
 //
 // Invalid input is an [*InputError] naming the field at fault (matching
-// [ErrInvalidInput]); a missing profile is [ErrNotFound]; calls after Close
-// return [ErrClosed]. Match errors with [errors.Is] and [errors.As].
+// [ErrInvalidInput]); a missing profile is [ErrNotFound]; an identify event
+// without the proof [Options.IdentitySecret] asks for is
+// [ErrIdentityUnverified]; a profile over [Options.MaxWaiting] or
+// [Options.ProfileRate] is [ErrOverload]; a nearly full disk is
+// [ErrDiskFull]; a full import queue is [ErrQueueFull]; calls after Close
+// return [ErrClosed]; a call whose context ends returns the context's
+// error. Match errors with [errors.Is] and [errors.As].
 package engine

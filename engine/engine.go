@@ -356,7 +356,10 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 	if !located {
 		e.locate(ctx, target, req)
 	}
-	out := e.evaluate(target, rs, now, !req.Preflight)
+	out := e.evaluate(ctx, target, rs, now, !req.Preflight)
+	if err := ctx.Err(); err != nil {
+		return evaluation{}, err // the deadline passed during evaluation
+	}
 	if req.Preflight {
 		out.exposures = nil
 		return out, nil
@@ -488,7 +491,11 @@ func (e *Engine) Get(ctx context.Context, profileID string) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.evaluate(rec, e.rules.Load(), e.now(), false).resp, nil
+	out := e.evaluate(ctx, rec, e.rules.Load(), e.now(), false)
+	if err := ctx.Err(); err != nil {
+		return nil, err // the deadline passed during evaluation
+	}
+	return out.resp, nil
 }
 
 // find returns the live profile id names, following forwarders and
@@ -605,7 +612,11 @@ func (e *Engine) Profiles(ctx context.Context, fn func(*Profile) error) error {
 		if !rec.live() {
 			return nil // an alias, or an operation under way
 		}
-		return fn(e.evaluate(rec, rs, now, false).resp.Profile)
+		out := e.evaluate(ctx, rec, rs, now, false)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fn(out.resp.Profile)
 	})
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"time"
 
 	"github.com/tailorhq/tailor/rules"
@@ -24,7 +25,10 @@ type evalState struct {
 // at time now. With persist set, sticky assignments are stored in rec and
 // newly exposed variants are marked in rec and returned; otherwise rec is
 // left as it was. The Response shares no memory with rec's mutable parts.
-func (e *Engine) evaluate(rec *record, rs *rules.Set, now time.Time, persist bool) evaluation {
+//
+// Once ctx is done the audiences not yet evaluated do not match: callers
+// check ctx.Err() afterwards and return it rather than the evaluation.
+func (e *Engine) evaluate(ctx context.Context, rec *record, rs *rules.Set, now time.Time, persist bool) evaluation {
 	st := e.evals.Get().(*evalState)
 	defer e.evals.Put(st)
 	session := rec.Session.wire()
@@ -44,10 +48,10 @@ func (e *Engine) evaluate(rec *record, rs *rules.Set, now time.Time, persist boo
 		Events:       rec.Events,
 		Views:        rec.Views,
 	}
-	decs, err := st.decider.Decide(rs, &st.env, Visitor{StableID: rec.StableID, Sticky: rec.Sticky}, st.decs[:0])
+	decs, err := st.decider.DecideContext(ctx, rs, &st.env, Visitor{StableID: rec.StableID, Sticky: rec.Sticky}, st.decs[:0])
 	st.decs = decs
 	st.env = rules.Env{} // drop references to rec
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		e.log.Warn("audience evaluation failed; those audiences do not match",
 			"profile", rec.ID, "err", err)
 	}

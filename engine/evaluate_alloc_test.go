@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -30,12 +31,12 @@ func TestEvaluateAllocs(t *testing.T) {
 	rec.Traits = map[string]any{"plan": "pro", "prefs": map[string]any{"color": "red"}}
 	rec.Sticky = map[string]Assignment{"sticky": {Variant: 1}}
 	now := time.Date(2026, 6, 13, 10, 0, 0, 0, time.UTC)
-	resp := e.evaluate(rec, set, now, false).resp
+	resp := e.evaluate(context.Background(), rec, set, now, false).resp
 	if len(resp.Experiences) != 2 || len(resp.Profile.Audiences) != 2 {
 		t.Fatalf("experiences %+v audiences %v: the fixture should select 2 and match 2", resp.Experiences, resp.Profile.Audiences)
 	}
 	const budget = 11
-	if got := testing.AllocsPerRun(100, func() { e.evaluate(rec, set, now, false) }); got > budget {
+	if got := testing.AllocsPerRun(100, func() { e.evaluate(context.Background(), rec, set, now, false) }); got > budget {
 		t.Errorf("evaluate allocates %v times, budget %d", got, budget)
 	}
 }

@@ -162,6 +162,9 @@ func (e *Engine) writeRecord(ctx context.Context, rec *record) error {
 	if err != nil {
 		return err
 	}
+	if err := checkRecordSize(len(enc)); err != nil {
+		return err
+	}
 	op := storage.Op{Key: []byte(prefixProfile + rec.ID), Value: enc, TTL: e.opts.ProfileTTL}
 	if rec.ver != 0 {
 		op.IfVersion = rec.ver

@@ -181,9 +181,10 @@ func (s *sessionState) wire() Session {
 	}
 }
 
-// mergeInto merges the anonymous record a into the known record k, as
-// SPEC section 3 step 3 says: k's traits win, counters and histories add
-// up, k's sticky assignments win and a's fill gaps, a becomes an alias.
+// mergeInto merges the anonymous record a into the known record k, as step
+// 3 of "What Identify does" in the package documentation says: k's traits
+// win, counters and histories add up, k's sticky assignments win and a's
+// fill gaps, a becomes an alias.
 func mergeInto(k, a *record) {
 	if k.Traits == nil && len(a.Traits) > 0 {
 		k.Traits = make(map[string]any, len(a.Traits))
@@ -274,6 +275,7 @@ func mergeHistories(dst, src map[string]*rules.History) map[string]*rules.Histor
 			dst[name] = &c
 		}
 	}
+	boundHistories(dst)
 	return dst
 }
 

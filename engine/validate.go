@@ -18,10 +18,13 @@ const (
 	MaxIdentifyEvents = 50       // identify events per request
 	MaxBodyBytes      = 1 << 20  // request body on the wire (enforced by the HTTP layer)
 	MaxIDBytes        = 256      // profile ids, user ids, anonymous ids, message ids
-	MaxNameBytes      = 1024     // event names, screen names, trait keys
-	MaxURLBytes       = 8192     // page URLs, paths, referrers
+	MaxNameBytes      = 1024     // event names, screen names, trait and query keys, user agents, locales, location fields
+	MaxURLBytes       = 8192     // page URLs, paths, referrers, searches, titles, query values, campaign fields
+	MaxQueryBytes     = 8192     // a page's query: its keys and values together
+	MaxCampaignBytes  = 8192     // a campaign: its five fields together
 	MaxTraitsBytes    = 32 << 10 // traits of one identify event, and of a profile
 	MaxTraitsDepth    = 8
+	MaxRecordBytes    = 896 << 10 // a profile as stored, everything included (Badger refuses values over 1 MiB)
 	// MaxFutureSkew is how far ahead of the engine's clock an event
 	// timestamp may be.
 	MaxFutureSkew = 24 * time.Hour
@@ -150,6 +153,7 @@ func checkEvent(i int, ev *Event, nowMs int64) (int64, error) {
 				return 0, &InputError{Field: field("context.page.", s.name), Reason: r}
 			}
 		}
+		n := 0
 		for k, v := range p.Query {
 			if r := stringProblem(k, MaxNameBytes); r != "" {
 				return 0, &InputError{Field: field("context.page.query"), Reason: r}
@@ -157,15 +161,41 @@ func checkEvent(i int, ev *Event, nowMs int64) (int64, error) {
 			if r := stringProblem(v, MaxURLBytes); r != "" {
 				return 0, &InputError{Field: field("context.page.query.", truncate(k)), Reason: r}
 			}
+			n += len(k) + len(v)
+		}
+		if n > MaxQueryBytes {
+			return 0, invalid(field("context.page.query"), "keys and values are %d bytes, at most %d allowed", n, MaxQueryBytes)
+		}
+	}
+	if ev.Type == EventPage {
+		// The page's fields missing from context.page are taken from the
+		// properties (see pageOf): those are stored too.
+		var p Page
+		if ev.Context.Page != nil {
+			p = *ev.Context.Page
+		}
+		for _, s := range [...]struct{ name, have string }{
+			{"url", p.URL}, {"path", p.Path}, {"referrer", p.Referrer}, {"title", p.Title},
+		} {
+			if v, ok := ev.Properties[s.name].(string); ok && s.have == "" {
+				if r := stringProblem(v, MaxURLBytes); r != "" {
+					return 0, &InputError{Field: field("properties.", s.name), Reason: r}
+				}
+			}
 		}
 	}
 	if c := ev.Context.Campaign; c != nil {
+		n := 0
 		for _, s := range [...]struct{ name, v string }{
 			{"name", c.Name}, {"source", c.Source}, {"medium", c.Medium}, {"term", c.Term}, {"content", c.Content},
 		} {
 			if r := stringProblem(s.v, MaxURLBytes); r != "" {
 				return 0, &InputError{Field: field("context.campaign.", s.name), Reason: r}
 			}
+			n += len(s.v)
+		}
+		if n > MaxCampaignBytes {
+			return 0, invalid(field("context.campaign"), "fields are %d bytes together, at most %d allowed", n, MaxCampaignBytes)
 		}
 	}
 	if l := ev.Context.Location; l != nil {
@@ -471,6 +501,18 @@ func checkStoredTraits(traits map[string]any) error {
 	}
 	if n > MaxTraitsBytes {
 		return invalid("traits", "the profile's traits would be %d bytes as JSON, at most %d allowed", n, MaxTraitsBytes)
+	}
+	return nil
+}
+
+// checkRecordSize refuses to store a profile record of n bytes over
+// MaxRecordBytes. The bounds on every field and history keep a profile
+// well within it; this is the last line, so that nothing a request adds can
+// make a profile too large to write (the store's limit on one value is
+// larger).
+func checkRecordSize(n int) error {
+	if n > MaxRecordBytes {
+		return invalid("profile", "would be %d bytes stored, at most %d allowed", n, MaxRecordBytes)
 	}
 	return nil
 }

@@ -53,6 +53,7 @@ type vmEnv struct {
 type program struct {
 	progs []*vm.Program // per audience, index as Set.Audiences
 	order []int         // evaluation order: dependencies first
+	costs []float64     // worst-case cost of each audience (cost.go)
 	// fast holds the fast-path closure of each audience, nil where the VM
 	// runs it; memoSlots is the number of shared sub-expressions.
 	fast      []boolFn
@@ -182,6 +183,7 @@ func (p *parser) compile(s *Set) {
 		pr.progs[i] = prog
 		deps[i] = rw.deps
 	}
+	pr.costs = p.costBudget(s, pr.ids, func(i int) bool { return pr.progs[i] != nil })
 	if len(p.errs) > 0 {
 		return
 	}

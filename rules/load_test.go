@@ -104,6 +104,8 @@ var loadErrorCases = []struct {
 	{"bad-time", "r.yaml", "experiences:\n  - id: e\n    start: 2026-13-01\n", 1},
 	{"end-before-start", "r.yaml", "experiences:\n  - id: e\n    start: 2026-02-01T00:00:00Z\n    end: 2026-01-01T00:00:00Z\n", 1},
 	{"bucket-version", "r.yaml", "experiences:\n  - id: e\n    bucketVersion: -1\n", 1},
+	{"cost-nested-loops", "r.yaml", "audiences:\n  - id: a\n    when: 'all(1..999, all(1..999, # > 0))'\n", 1},
+	{"cost-repeat-json", "r.json", "{\"audiences\": [\n  {\"id\": \"a\", \"when\": \"traits.x == 1 || repeat(traits.name, 1000) == \\\"\\\"\"}\n]}", 1},
 	{"several", "r.yaml", "audiences:\n  - id: a\n    when: nope ==\n  - id: a\n    when: true\nexperiences:\n  - id: e\n    audience: zz\n    traffic: -1\n    status: off\n", 4},
 }
 

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -27,6 +28,22 @@ var ErrNotCompiled = errors.New("rules: set not compiled (use Parse or Load)")
 // [Set.Compiled]), those reading nested trait maps, page.query or
 // location.coordinates may allocate a little.
 func (s *Set) Match(env *Env, matched []bool) error {
+	return s.MatchContext(context.Background(), env, matched)
+}
+
+// ctxCheckSteps is how much worst-case cost (see [MaxCost]) MatchContext
+// lets run between two looks at its context: about 0.1 ms, so a Set of
+// cheap rules looks once, and a dear rule is always followed by a look.
+const ctxCheckSteps = 10_000
+
+// MatchContext is [Set.Match] under a deadline: it checks ctx before the
+// first audience and then whenever the audiences evaluated since the last
+// check may have cost ctxCheckSteps (about 0.1 ms) or more, and once ctx is
+// done it leaves the audiences not yet evaluated unmatched and returns
+// ctx.Err() (joined with the rule errors met so far, so errors.Is finds
+// it). One audience's evaluation is not interrupted; its cost is bounded by
+// [MaxCost].
+func (s *Set) MatchContext(ctx context.Context, env *Env, matched []bool) error {
 	if s == nil || s.prog == nil {
 		switch {
 		case s == nil || len(s.Audiences) == 0:
@@ -43,7 +60,19 @@ func (s *Set) Match(env *Env, matched []bool) error {
 	pr := s.prog
 	r := pr.get(env, matched)
 	var errs []error
-	for _, i := range pr.order {
+	since := float64(ctxCheckSteps) // look before the first audience
+	for k, i := range pr.order {
+		if since >= ctxCheckSteps {
+			if err := ctx.Err(); err != nil {
+				for _, j := range pr.order[k:] {
+					matched[j] = false
+				}
+				errs = append(errs, err)
+				break
+			}
+			since = 0
+		}
+		since += pr.costs[i]
 		ok, err := r.eval(pr, i)
 		matched[i] = ok
 		if err != nil {
@@ -116,7 +145,7 @@ func (s *Set) AudienceIndex(id string) int {
 // withoutFastPath returns a Set sharing s's rules whose audiences all run
 // on expr's VM; tests and benchmarks compare the two paths with it.
 func (s *Set) withoutFastPath() *Set {
-	pr := &program{progs: s.prog.progs, order: s.prog.order, ids: s.prog.ids, fast: make([]boolFn, len(s.prog.progs))}
+	pr := &program{progs: s.prog.progs, order: s.prog.order, costs: s.prog.costs, ids: s.prog.ids, fast: make([]boolFn, len(s.prog.progs))}
 	pr.pool.New = func() any { return pr.newRunner() }
 	return &Set{Audiences: s.Audiences, Experiences: s.Experiences, prog: pr}
 }

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -388,5 +389,84 @@ func BenchmarkMatchExample(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = s.Match(env, m)
+	}
+}
+
+// doneAfter is a context that reports itself done from its n+1st Err call
+// on: a deadline passing at a known point of an evaluation. calls counts
+// the Err calls.
+type doneAfter struct {
+	context.Context
+	n, calls int
+}
+
+func (c *doneAfter) Err() error {
+	c.calls++
+	if c.n <= 0 {
+		return context.DeadlineExceeded
+	}
+	c.n--
+	return nil
+}
+
+// TestMatchContextStopsBetweenAudiences checks that a deadline stops an
+// evaluation at the next audience: those evaluated keep their outcomes,
+// the rest are unmatched, and the error is the context's.
+func TestMatchContextStopsBetweenAudiences(t *testing.T) {
+	// Each audience costs more than ctxCheckSteps: the context is looked
+	// at before every one.
+	dear := nestedAll(2, 60)
+	if c, _, _, _ := ruleCost(dear, nil); c < ctxCheckSteps {
+		t.Fatalf("rule costs %v, want at least %d", c, ctxCheckSteps)
+	}
+	src := "audiences:\n"
+	for i := range 6 {
+		src += fmt.Sprintf("  - id: a%d\n    when: %q\n", i, dear)
+	}
+	s, err := Parse("r.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 1, 3, 6} {
+		m := make([]bool, 6)
+		for i := range m {
+			m[i] = true // stale outcomes must not survive
+		}
+		err := s.MatchContext(&doneAfter{Context: context.Background(), n: n}, testEnv(), m)
+		for i, got := range m {
+			if want := i < n; got != want {
+				t.Errorf("done after %d: matched %v", n, m)
+				break
+			}
+		}
+		if n < 6 && !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("done after %d: err %v", n, err)
+		}
+		if n == 6 && err != nil {
+			t.Errorf("not done: err %v", err)
+		}
+	}
+}
+
+// TestMatchContextLooksRarelyAtCheapRules checks that cheap audiences do
+// not pay for a look at the context each: a hundred of them cost less
+// than ctxCheckSteps together, so the context is looked at once.
+func TestMatchContextLooksRarelyAtCheapRules(t *testing.T) {
+	src := "audiences:\n"
+	for i := range 100 {
+		src += fmt.Sprintf("  - id: a%d\n    when: traits.plan == \"pro\" && session.count > %d\n", i, i)
+	}
+	s, err := Parse("r.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := &doneAfter{Context: context.Background(), n: 1 << 30}
+	if err := s.MatchContext(ctx, testEnv(), make([]bool, 100)); err != nil || ctx.calls != 1 {
+		t.Errorf("err %v after %d looks at the context, want 1", err, ctx.calls)
+	}
+	done := &doneAfter{Context: context.Background()}
+	m := make([]bool, 100)
+	if err := s.MatchContext(done, testEnv(), m); !errors.Is(err, context.DeadlineExceeded) || m[0] {
+		t.Errorf("a context done at the start: err %v, matched %v", err, m[:3])
 	}
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/tailorhq/tailor/engine"
@@ -36,19 +38,15 @@ type errorCode struct {
 	Code string `json:"code"`
 }
 
-// decodeBody reads r's body (already size-limited) as one JSON value into v,
-// whatever the Content-Type. It rejects what the engine must never see:
-// empty bodies, malformed JSON, trailing data and wrong types, each with a
-// message naming the place at fault. Unknown fields are ignored.
-func decodeBody(r *http.Request, v any) error {
-	body, err := io.ReadAll(r.Body)
+// decodeBody reads r's body (already size-limited to limit bytes) as one
+// JSON value into v, whatever the Content-Type. It rejects what the engine
+// must never see: empty bodies, malformed JSON, trailing data and wrong
+// types, each with a message naming the place at fault. Unknown fields are
+// ignored.
+func decodeBody(r *http.Request, v any, limit int64) error {
+	body, err := readBody(r, limit)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return &apiError{http.StatusRequestEntityTooLarge, "ERR_PAYLOAD_TOO_LARGE",
-				fmt.Sprintf("body: larger than %d bytes", tooBig.Limit)}
-		}
-		return &apiError{http.StatusBadRequest, "ERR_INVALID_DATA", "body: could not be read"}
+		return err
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return invalidData("body: empty; expected a JSON object")
@@ -75,6 +73,55 @@ func decodeBody(r *http.Request, v any) error {
 		}
 	}
 	return nil
+}
+
+// readBody reads r's body, whose size on the wire the caller has limited
+// to limit bytes with http.MaxBytesReader. A gzip Content-Encoding is
+// decoded, with the same limit applied to the decoded size (a small
+// compressed body must not expand without bound); any other encoding but
+// identity is refused with 415, naming it.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	enc := strings.ToLower(strings.TrimSpace(strings.Join(r.Header.Values("Content-Encoding"), ", ")))
+	switch enc {
+	case "", "identity":
+		body, err := io.ReadAll(r.Body)
+		return body, readError(err, "")
+	case "gzip", "x-gzip":
+	default:
+		return nil, &apiError{http.StatusUnsupportedMediaType, "ERR_UNSUPPORTED_MEDIA_TYPE",
+			fmt.Sprintf("body: Content-Encoding %q is not supported; send the body as is or with gzip", enc)}
+	}
+	zr, err := gzip.NewReader(r.Body)
+	if err != nil {
+		return nil, readError(err, "gzip")
+	}
+	defer zr.Close()
+	body, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, readError(err, "gzip")
+	}
+	if int64(len(body)) > limit {
+		return nil, &apiError{http.StatusRequestEntityTooLarge, "ERR_PAYLOAD_TOO_LARGE",
+			fmt.Sprintf("body: larger than %d bytes decoded (Content-Encoding gzip)", limit)}
+	}
+	return body, nil
+}
+
+// readError maps an error reading the body (decoding it with encoding,
+// when not empty) to the API's answer.
+func readError(err error, encoding string) error {
+	var tooBig *http.MaxBytesError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &tooBig):
+		return &apiError{http.StatusRequestEntityTooLarge, "ERR_PAYLOAD_TOO_LARGE",
+			fmt.Sprintf("body: larger than %d bytes", tooBig.Limit)}
+	case encoding != "" && (errors.Is(err, gzip.ErrHeader) || errors.Is(err, gzip.ErrChecksum) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
+		return invalidData("body: Content-Encoding " + encoding + ", but the body is not valid " + encoding + " data")
+	}
+	return &apiError{http.StatusBadRequest, "ERR_INVALID_DATA", "body: could not be read"}
 }
 
 func invalidData(msg string) error {

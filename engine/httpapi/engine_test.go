@@ -153,6 +153,14 @@ func TestEngineValidationErrors(t *testing.T) {
 		{"import without anonymousId", "POST", base + "/import/events", `{"events":[{"type":"page"}]}`, "events[0].anonymousId"},
 		{"import preflight", "POST", base + "/import/events?type=preflight", `{"events":[{"type":"page","anonymousId":"v-1"}]}`, "type"},
 		{"id too long", "POST", base + "/profiles/" + strings.Repeat("x", 300), `{"events":[{"type":"page"}]}`, ""},
+		{"page with 120 query keys of 8 KB", "POST", base + "/profiles/v-1", `{"events":[{"type":"page","context":{"page":{"path":"/","query":{` +
+			strings.Join(func() []string {
+				var q []string
+				for i := range 120 {
+					q = append(q, fmt.Sprintf(`"k%d":%q`, i, strings.Repeat("v", 8000)))
+				}
+				return q
+			}(), ",") + `}}}}]}`, "events[0].context.page.query"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -238,7 +238,7 @@ func (h *handler) preflight(w http.ResponseWriter, r *http.Request) {
 func (h *handler) request(r *http.Request, withBody bool) (engine.Request, error) {
 	var req engine.Request
 	if withBody {
-		if err := decodeBody(r, &req); err != nil {
+		if err := decodeBody(r, &req, h.opts.MaxBodyBytes); err != nil {
 			return req, err
 		}
 	}

@@ -143,7 +143,8 @@ func do(t *testing.T, h http.Handler, method, target, body string, hdr map[strin
 	return a
 }
 
-// checkEnvelope asserts the envelope invariants of SPEC section 2.
+// checkEnvelope asserts the envelope invariants of the package
+// documentation ("Envelope and errors").
 func checkEnvelope(t *testing.T, a answer) {
 	t.Helper()
 	var top map[string]json.RawMessage

@@ -8,9 +8,12 @@
 //
 //	server -data /var/lib/tailor -rules /etc/tailor/rules.yaml
 //
-// The rules file is reloaded on SIGHUP and whenever its modification time or
-// size changes (polled every -rules-poll); an invalid file is logged and the
-// rules in force keep serving. With -geoip, requests that enable the
+// The rules file is reloaded on SIGHUP, and when it changes: polled every
+// -rules-poll, a change is applied once two polls in a row see the same
+// content, so a file caught half-written is not applied (replace the file
+// by renaming a complete one over it). An invalid file is logged and the
+// rules in force keep serving; a reload that removes more than half of the
+// audiences or experiences is logged at WARN. With -geoip, requests that enable the
 // "location" or "ip-enrichment" feature get their location from a
 // MaxMind-format database (GeoLite2-City, ...), reopened when the file is
 // replaced and on SIGHUP. SIGINT or SIGTERM shuts down gracefully:
@@ -19,6 +22,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -222,24 +226,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		Logger:         log,
 		RedactTraits:   cfg.redactTraits,
 	})
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if shuttingDown.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, `{"status":"shutting down"}`+"\n")
-			return
-		}
-		io.WriteString(w, `{"status":"ok"}`+"\n")
-	})
-	mux.Handle("/", api)
-
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           accessLog(log, mux),
+		Handler:           accessLog(log, routes(api, &shuttingDown)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.timeout + 10*time.Second,
@@ -285,55 +277,157 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	return nil
 }
 
-// rulesWatcher reloads a rules file into the engine when asked or when the
-// file changes. An invalid file is logged and ignored.
+// rulesWatcher reloads a rules file into the engine when asked (SIGHUP) or
+// when the file changes. A changed file is applied only once two polls in a
+// row have seen the same content, so a file caught half-written (which may
+// still be valid YAML, say "audiences:" alone) is not applied; replacing
+// the file by renaming a complete one over it avoids the window entirely.
+// An invalid file is logged and ignored until it changes again. Not safe
+// for concurrent use: the watch goroutine owns it.
 type rulesWatcher struct {
-	path    string
-	log     *slog.Logger
+	path string
+	log  *slog.Logger
+	// applied is the file as last loaded or refused.
+	applied fileStat
+	// pending is a changed file seen by the last poll, not applied yet.
+	pending *fileVersion
+}
+
+// fileStat is what a poll compares first: an unchanged modification time
+// and size mean an unchanged file.
+type fileStat struct {
 	modTime time.Time
 	size    int64
+}
+
+// fileVersion is one content of the file, as a poll read it.
+type fileVersion struct {
+	stat fileStat
+	data []byte
 }
 
 func newRulesWatcher(path string, log *slog.Logger) *rulesWatcher {
 	return &rulesWatcher{path: path, log: log}
 }
 
-// load stats and loads the file, remembering what it loaded.
-func (w *rulesWatcher) load() (*rules.Set, error) {
+// read stats and reads the file.
+func (w *rulesWatcher) read() (*fileVersion, error) {
 	fi, err := os.Stat(w.path)
 	if err != nil {
 		return nil, err
 	}
-	set, err := rules.Load(w.path)
+	data, err := os.ReadFile(w.path)
 	if err != nil {
 		return nil, err
 	}
-	w.modTime, w.size = fi.ModTime(), fi.Size()
+	return &fileVersion{stat: fileStat{fi.ModTime(), fi.Size()}, data: data}, nil
+}
+
+// load reads and loads the file, remembering what it loaded.
+func (w *rulesWatcher) load() (*rules.Set, error) {
+	v, err := w.read()
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	return w.parse(v)
+}
+
+// parse loads version v of the file; a version that fails to load is
+// remembered too, so it is not retried until it changes.
+func (w *rulesWatcher) parse(v *fileVersion) (*rules.Set, error) {
+	w.applied, w.pending = v.stat, nil
+	set, err := rules.Parse(w.path, v.data)
+	if err != nil {
+		return nil, err
+	}
 	w.log.Info("rules loaded", "file", w.path, "audiences", len(set.Audiences), "experiences", len(set.Experiences))
 	return set, nil
 }
 
-// changed reports whether the file's modification time or size differ from
-// the last load (or the last failed attempt, so a bad file is not retried
-// until it changes again).
-func (w *rulesWatcher) changed() bool {
+// poll is one periodic check of the file (every -rules-poll). A change is
+// applied at the poll after the one that first saw it, if the content has
+// not changed in between; a file still being written is seen to change and
+// waits for another poll.
+func (w *rulesWatcher) poll(eng *engine.Engine) {
 	fi, err := os.Stat(w.path)
 	if err != nil {
-		return false
+		return // missing for a moment (being replaced) or unreadable: keep the rules in force
 	}
-	return !fi.ModTime().Equal(w.modTime) || fi.Size() != w.size
+	if (fileStat{fi.ModTime(), fi.Size()}) == w.applied {
+		w.pending = nil
+		return
+	}
+	v, err := w.read()
+	if err != nil {
+		return
+	}
+	if p := w.pending; p == nil || p.stat != v.stat || !bytes.Equal(p.data, v.data) {
+		w.pending = v
+		w.log.Info("rules file changed; applying it if unchanged at the next poll", "file", w.path)
+		return
+	}
+	w.apply(eng, v, "file changed")
 }
 
+// reload loads the file at once (SIGHUP).
 func (w *rulesWatcher) reload(eng *engine.Engine, why string) {
-	set, err := w.load()
+	v, err := w.read()
 	if err != nil {
-		if fi, serr := os.Stat(w.path); serr == nil {
-			w.modTime, w.size = fi.ModTime(), fi.Size()
-		}
 		w.log.Error("rules reload failed; keeping the rules in force", "file", w.path, "trigger", why, "err", err)
 		return
 	}
+	w.apply(eng, v, why)
+}
+
+// apply loads version v into eng, logging a failure (the rules in force
+// stay) and, at WARN, a reload that removes more than half of the
+// audiences or of the experiences: a file cut short is still valid.
+func (w *rulesWatcher) apply(eng *engine.Engine, v *fileVersion, why string) {
+	set, err := w.parse(v)
+	if err != nil {
+		w.log.Error("rules reload failed; keeping the rules in force", "file", w.path, "trigger", why, "err", err)
+		return
+	}
+	old := eng.Rules()
+	audIDs := func(s *rules.Set) []string {
+		ids := make([]string, len(s.Audiences))
+		for i, a := range s.Audiences {
+			ids[i] = a.ID
+		}
+		return ids
+	}
+	expIDs := func(s *rules.Set) []string {
+		ids := make([]string, len(s.Experiences))
+		for i, x := range s.Experiences {
+			ids[i] = x.ID
+		}
+		return ids
+	}
+	for _, kind := range []struct {
+		name     string
+		old, new []string
+	}{{"audiences", audIDs(old), audIDs(set)}, {"experiences", expIDs(old), expIDs(set)}} {
+		if removed := countRemoved(kind.old, kind.new); 2*removed > len(kind.old) {
+			w.log.Warn("rules reload removes more than half of the "+kind.name, "file", w.path, "trigger", why,
+				"removed", removed, "before", len(kind.old), "after", len(kind.new))
+		}
+	}
 	eng.SetRules(set)
+}
+
+// countRemoved returns how many of the ids in old are not in new.
+func countRemoved(old, new []string) int {
+	keep := make(map[string]bool, len(new))
+	for _, id := range new {
+		keep[id] = true
+	}
+	n := 0
+	for _, id := range old {
+		if !keep[id] {
+			n++
+		}
+	}
+	return n
 }
 
 // watch reloads the rules (when watcher is not nil) on every value of hup
@@ -364,11 +458,30 @@ func watch(ctx context.Context, log *slog.Logger, eng *engine.Engine, watcher *r
 				}
 			}
 		case <-tick:
-			if watcher.changed() {
-				watcher.reload(eng, "file changed")
-			}
+			watcher.poll(eng)
 		}
 	}
+}
+
+// routes is the server's handler: GET (and HEAD) /healthz answers the
+// health check, everything else goes to the API. No http.ServeMux sits in
+// front of the API: ServeMux answers paths with "..", "." or "//" with a
+// redirect (which a client follows, re-sending a DELETE or POST to another
+// path), where the API answers them with its 404 envelope.
+func routes(api http.Handler, shuttingDown *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+			api.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if shuttingDown.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"status":"shutting down"}`+"\n")
+			return
+		}
+		io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
 }
 
 // accessLog logs one line per request.
