@@ -212,6 +212,9 @@ func (e *Engine) Import(ctx context.Context, req Request) error {
 	if err != nil {
 		return fmt.Errorf("tailor: import: encode batch: %w", err)
 	}
+	if len(val) > MaxRecordBytes {
+		return invalid("events", "the batch would be %d bytes queued, at most %d allowed", len(val), MaxRecordBytes)
+	}
 
 	if _, err := e.queue.q.Enqueue(ctx, val, e.queue.max); err != nil {
 		if errors.Is(err, storage.ErrQueueFull) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,6 +193,17 @@ func TestImportRejects(t *testing.T) {
 				t.Fatalf("IdentifyBatch accepted what Import refused: %v", err)
 			}
 		})
+	}
+	// A batch within the request limits whose stored form would exceed
+	// what the store takes is refused too, naming the events.
+	big := Request{}
+	for i := range 150 {
+		big.Events = append(big.Events, Event{Type: EventTrack, Event: "big", AnonymousID: fmt.Sprint("b", i%10),
+			Properties: map[string]any{"blob": strings.Repeat("x", 6<<10)}})
+	}
+	var in *InputError
+	if err := e.Import(context.Background(), big); !errors.As(err, &in) || in.Field != "events" {
+		t.Fatalf("oversized batch: %v, want an InputError on events", err)
 	}
 	if n := e.ImportQueueLen(); n != 0 {
 		t.Fatalf("%d invalid batches queued", n)
