@@ -257,6 +257,11 @@ type Store struct {
 	queuesMu sync.Mutex
 	queues   map[string]*queue
 
+	// The store runs Badger in managed mode: it chooses the commit
+	// timestamps itself (clock.go), so a write's version is known
+	// without reading it back.
+	clock clock
+
 	closeOnce sync.Once
 	closeErr  error
 
@@ -280,7 +285,7 @@ func Open(opts Options) (*Store, error) {
 			return nil, err
 		}
 	}
-	db, err := badger.Open(o.badgerOptions())
+	db, err := badger.OpenManaged(o.badgerOptions())
 	if err != nil {
 		if o.InMemory {
 			return nil, fmt.Errorf("badger: open in memory: %w", err)
@@ -288,6 +293,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("badger: open in %s: %w", o.Dir, err)
 	}
 	s := &Store{db: db, opts: o, stop: make(chan struct{}), queues: make(map[string]*queue)}
+	s.clock.init(db)
 	if !o.DisableGroupCommit {
 		s.commits = make(chan *commitReq)
 		s.done.Add(1)
@@ -357,7 +363,7 @@ func (s *Store) Get(ctx context.Context, key, dst []byte) ([]byte, storage.Versi
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
-	txn := s.db.NewTransaction(false)
+	txn := s.db.NewTransactionAt(s.clock.now(), false)
 	defer txn.Discard()
 	item, err := txn.Get(key)
 	if err != nil {
@@ -453,7 +459,9 @@ func (s *Store) scan(ctx context.Context, prefix []byte, skipReserved bool, fn f
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	txn := s.db.NewTransaction(false)
+	readTs, release := s.clock.snapshot()
+	defer release()
+	txn := s.db.NewTransactionAt(readTs, false)
 	defer txn.Discard()
 	// No prefetch: it copies every value into a fresh buffer, and the
 	// callback contract lets us hand out Badger's slice instead
@@ -498,7 +506,11 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := s.db.Backup(ctxWriter{ctx, w}, 0); err != nil {
+	readTs, release := s.clock.snapshot()
+	defer release()
+	stream := s.db.NewStreamAt(readTs)
+	stream.LogPrefix = "tailor backup"
+	if _, err := stream.Backup(ctxWriter{ctx, w}, 0); err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}
@@ -527,6 +539,7 @@ func (s *Store) Restore(ctx context.Context, r io.Reader) error {
 		return fmt.Errorf("badger: restore: clear the store: %w", err)
 	}
 	err := s.db.Load(ctxReader{ctx, r}, restoreMaxPending)
+	s.clock.advanceTo(s.db.MaxVersion()) // later writes win over the snapshot's
 	s.queuesMu.Lock()
 	for _, q := range s.queues {
 		q.reset() // their messages are the snapshot's now

@@ -80,7 +80,7 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 	}
 	for len(reqs) > 0 {
 		clear(keys)
-		txn := s.db.NewTransaction(true)
+		txn := s.db.NewTransactionAt(s.clock.now(), true)
 		var added []*commitReq
 		n := 0 // reqs taken from the front: added, or answered
 		for ; n < len(reqs); n++ {
@@ -111,13 +111,22 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 			txn.Discard()
 			continue
 		}
-		if err := txn.Commit(); err != nil {
+		ts := s.clock.next()
+		err := txn.CommitAt(ts, nil)
+		s.clock.committed(ts)
+		if err != nil {
 			for _, r := range added {
 				r.answer(0, fmt.Errorf("badger: write: commit: %w", err))
 			}
 			continue
 		}
-		s.answerVersions(added)
+		for _, r := range added {
+			if r.op.Delete {
+				r.answer(0, nil)
+			} else {
+				r.answer(storage.Version(ts), nil)
+			}
+		}
 	}
 }
 
@@ -149,30 +158,5 @@ func addOp(txn *badger.Txn, op *storage.Op) error {
 		return txn.SetEntry(badger.NewEntry(op.Key, op.Value).WithTTL(op.TTL))
 	default:
 		return txn.SetEntry(badger.NewEntry(op.Key, op.Value))
-	}
-}
-
-// answerVersions answers the requests of a committed transaction with the
-// version their key now has: the transaction's commit timestamp, which
-// Badger does not return, so it is read back. Commits are serialized (the
-// committer, or commitMu without group commit) and value-log GC rewrites
-// values under their old versions, so nothing can have written the keys
-// since.
-func (s *Store) answerVersions(reqs []*commitReq) {
-	txn := s.db.NewTransaction(false)
-	defer txn.Discard()
-	for _, r := range reqs {
-		if r.op.Delete {
-			r.answer(0, nil)
-			continue
-		}
-		item, err := txn.Get(r.op.Key)
-		if err != nil {
-			// Committed, but its version is unknown: the caller must
-			// read the key before a conditional write.
-			r.answer(0, fmt.Errorf("badger: write: committed, but reading its version failed: %w", err))
-			continue
-		}
-		r.answer(storage.Version(item.Version()), nil)
 	}
 }

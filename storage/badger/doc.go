@@ -15,15 +15,21 @@
 //
 // # Versions and conditional writes
 //
-// A key's version is Badger's commit timestamp of the write that put it
-// there: the store's clock only moves forward, so a key never gets a
-// version it had before, even after a delete. [Store.Write] checks an op's
-// condition inside the transaction that writes it and returns the new
-// version, read back after the commit (Badger does not return it). Commits
-// are serialized — by the committer goroutine, or by a mutex without group
-// commit — so a condition checked in a transaction still holds when it
-// commits. [Store.Restore] brings back the snapshot's versions: do not
-// keep versions read before a Restore.
+// The store opens Badger in managed mode and hands out the commit
+// timestamps itself: commits are serialized (by the committer goroutine,
+// or by a mutex without group commit) and each takes the next timestamp,
+// which is the version of every key it writes. The clock only moves
+// forward, so a key never gets a version it had before, even after a
+// delete, and [Store.Write] knows the new version without reading it
+// back. A condition is checked inside the transaction that writes it, at
+// the last committed timestamp, so it still holds when it commits. Reads
+// see every acknowledged write. After each commit the store tells Badger
+// that older versions may be dropped — except those an open Scan or Backup
+// snapshot still reads — which is what lets compaction count value-log
+// garbage. [Store.Restore] brings back the snapshot's versions and moves
+// the clock past them: do not keep versions read before a Restore. A
+// directory written by Badger's own clock opens as it is: the clock starts
+// past its newest version.
 //
 // # Group commit
 //
