@@ -123,6 +123,13 @@ type Options struct {
 	// value-log file. Zero selects DefaultGCDiscardRatio; must be in (0, 1).
 	GCDiscardRatio float64
 
+	// VersionFilterSize is the memory, in bytes, of the filter that lets
+	// most conditional writes skip the LSM lookup checking their
+	// condition (see filter.go). Zero selects DefaultVersionFilterSize;
+	// negative turns the filter off. Untouched parts of it take no
+	// physical memory.
+	VersionFilterSize int64
+
 	// ClaimAfter is how long a queue message handed out by Next may stay
 	// unacknowledged before Next hands it out again, taking its consumer
 	// to have died. Zero selects DefaultClaimAfter.
@@ -171,6 +178,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.ClaimAfter == 0 {
 		o.ClaimAfter = DefaultClaimAfter
+	}
+	if o.VersionFilterSize == 0 {
+		o.VersionFilterSize = DefaultVersionFilterSize
 	}
 	switch {
 	case o.ValueThreshold < 0 || o.ValueThreshold > maxInMemoryValueThreshold:
@@ -261,6 +271,9 @@ type Store struct {
 	// timestamps itself (clock.go), so a write's version is known
 	// without reading it back.
 	clock clock
+	// filter spares most conditional writes a lookup (filter.go); nil
+	// when Options.VersionFilterSize is negative.
+	filter *versionFilter
 
 	closeOnce sync.Once
 	closeErr  error
@@ -294,6 +307,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, opts: o, stop: make(chan struct{}), queues: make(map[string]*queue)}
 	s.clock.init(db)
+	s.filter = newVersionFilter(o.VersionFilterSize)
 	if !o.DisableGroupCommit {
 		s.commits = make(chan *commitReq)
 		s.done.Add(1)
@@ -540,6 +554,7 @@ func (s *Store) Restore(ctx context.Context, r io.Reader) error {
 	}
 	err := s.db.Load(ctxReader{ctx, r}, restoreMaxPending)
 	s.clock.advanceTo(s.db.MaxVersion()) // later writes win over the snapshot's
+	s.filter.reset()
 	s.queuesMu.Lock()
 	for _, q := range s.queues {
 		q.reset() // their messages are the snapshot's now

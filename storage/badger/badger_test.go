@@ -57,6 +57,14 @@ func TestBadgerConformance(t *testing.T) {
 		{"memory/nogroup", func(t *testing.T) badger.Options {
 			return badger.Options{InMemory: true, DisableGroupCommit: true, ClaimAfter: claimAfter}
 		}, nil},
+		// A filter of two slots, so that keys collide in it all the
+		// time, and none at all: conditions are checked in the tree.
+		{"memory/tinyfilter", func(t *testing.T) badger.Options {
+			return badger.Options{InMemory: true, VersionFilterSize: 16, ClaimAfter: claimAfter}
+		}, nil},
+		{"memory/nofilter", func(t *testing.T) badger.Options {
+			return badger.Options{InMemory: true, VersionFilterSize: -1, ClaimAfter: claimAfter}
+		}, nil},
 	}
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {

@@ -90,7 +90,7 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 					break // next transaction
 				}
 			}
-			if err := checkCondition(txn, r.op); err != nil {
+			if err := s.checkCondition(txn, r.op); err != nil {
 				r.answer(0, err)
 				continue
 			}
@@ -121,6 +121,7 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 			continue
 		}
 		for _, r := range added {
+			s.filter.wrote(r.op.Key, ts, r.op.TTL > 0 && !r.op.Delete)
 			if r.op.Delete {
 				r.answer(0, nil)
 			} else {
@@ -131,8 +132,8 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 }
 
 // checkCondition returns ErrConflict unless op's condition holds in txn.
-func checkCondition(txn *badger.Txn, op *storage.Op) error {
-	if op.IfVersion == 0 && !op.IfAbsent {
+func (s *Store) checkCondition(txn *badger.Txn, op *storage.Op) error {
+	if op.IfVersion == 0 && !op.IfAbsent || s.filter.holds(op.Key, uint64(op.IfVersion)) {
 		return nil
 	}
 	item, err := txn.Get(op.Key)

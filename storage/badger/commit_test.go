@@ -155,3 +155,43 @@ func TestGroupCommitRacingConditions(t *testing.T) {
 		t.Fatalf("counters sum to %d, want %d", total, workers*per)
 	}
 }
+
+// TestVersionFilter drives conditional writes through a filter of two
+// slots, where keys collide: a condition the filter cannot prove is
+// checked in the tree, a stale one always fails, and a key written with a
+// TTL is always checked in the tree (it may expire without a write).
+func TestVersionFilter(t *testing.T) {
+	s, err := Open(Options{InMemory: true, VersionFilterSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	write := func(key string, v storage.Version, ttl time.Duration) (storage.Version, error) {
+		return s.Write(ctx, storage.Op{Key: []byte(key), Value: []byte("x"), IfVersion: v, TTL: ttl})
+	}
+	versions := map[string]storage.Version{}
+	for i := range 40 {
+		key := fmt.Sprint("k", i%5)
+		v, err := write(key, versions[key], 0)
+		if err != nil {
+			t.Fatalf("write %d of %s on version %d: %v", i, key, versions[key], err)
+		}
+		if old := versions[key]; old != 0 {
+			if _, err := write(key, old, 0); !errors.Is(err, storage.ErrConflict) {
+				t.Fatalf("write of %s on its previous version %d: %v, want ErrConflict", key, old, err)
+			}
+		}
+		versions[key] = v
+	}
+	v, err := write("ttl", 0, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.filter.holds([]byte("ttl"), uint64(v)) {
+		t.Fatal("the filter vouches for a key written with a TTL")
+	}
+	if _, err := write("ttl", v, time.Hour); err != nil {
+		t.Fatalf("write on the TTL key's version: %v", err)
+	}
+}
