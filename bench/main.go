@@ -72,7 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&c.Zipf, "zipf", 0, "draw profile ids from a Zipf distribution of exponent s > 1 (real traffic: 1.1); 0 means uniform")
 	fs.BoolVar(&c.Sync, "sync", false, "identify-disk: fsync every Identify before it returns (SyncWrites)")
 	fs.StringVar(&c.Dir, "dir", "", "identify-disk: store directory (default a temporary one, removed after); a directory holding the same workload is reused without populating")
-	fs.IntVar(&c.CacheProfiles, "cache-profiles", 0, "identify: decoded profiles the engine caches (0: the engine's default, negative: no cache)")
+	fs.Int64Var(&c.CacheBytes, "cache-bytes", 0, "identify: memory for the encoded profiles the engine caches, in bytes (0: the engine's default, negative: no cache)")
 	fs.Int64Var(&c.Badger.ValueThreshold, "value-threshold", 0, "Badger ValueThreshold in bytes (0: the store's default)")
 	fs.Int64Var(&c.Badger.MemTableSize, "memtable-size", 0, "Badger MemTableSize in bytes (0: the store's default)")
 	fs.IntVar(&c.Badger.NumMemtables, "num-memtables", 0, "Badger NumMemtables (0: the store's default)")

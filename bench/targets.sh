@@ -50,7 +50,7 @@ stores)
 disk)
 	run t4-uniform -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 16 -duration 30s
 	run t4-zipf -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 16 -zipf 1.1 -duration 30s
-	run t4-zipf-nocache -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 16 -zipf 1.1 -cache-profiles -1 -duration 30s
+	run t4-zipf-nocache -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 16 -zipf 1.1 -cache-bytes -1 -duration 30s
 	;;
 durable)
 	run t4-sync -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 128 -sync -duration 30s
@@ -59,7 +59,7 @@ memory)
 	# Target 5: a fresh process opens the million-profile store, applies
 	# 200,000 updates, reports Open time and RSS.
 	run t5-rss -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 16 -ops 200000
-	run t5-rss-nocache -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 16 -ops 200000 -cache-profiles -1
+	run t5-rss-nocache -mode identify-disk -n 1000000 -dir "$STORE/p1000000" -concurrency 16 -ops 200000 -cache-bytes -1
 	;;
 scaling-eval)
 	for a in 1 10 100 1000; do

@@ -210,7 +210,7 @@ func openBench(b *testing.B, onDisk, cache bool) *engine.Engine {
 	}
 	o := &engine.Options{Store: st, Rules: benchRules()}
 	if !cache {
-		o.CacheProfiles = -1
+		o.CacheBytes = -1
 	}
 	e, err := engine.Open("", o)
 	if err != nil {

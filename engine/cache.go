@@ -1,82 +1,122 @@
 package engine
 
-// The decoded-profile cache keeps the records Identify wrote last, so the
-// next call on a busy profile skips the store read and the decode. It is
-// split like the profile locks: the entries of stripe s hold profiles whose
-// key "p/<id>" hashes to s, and are read and written only by a call holding
-// stripe s's lock, so the cache needs no lock of its own.
+import "github.com/tailorhq/tailor/storage"
+
+// The profile cache keeps the encoded records Identify wrote last, with
+// their versions, so that the next call on a busy profile skips the store
+// read (it still decodes). It is split like the profile locks: the entries
+// of stripe s hold profiles whose key "p/<id>" hashes to s, and are read
+// and written only by a call holding stripe s's lock, so the cache needs
+// no lock of its own.
 //
-// It is write-through and exclusive: a call that loads a profile takes its
-// entry out of the cache, and only a successful store write puts the
-// written record back. A call that fails, is a preflight, or ends in a
-// merge or delete therefore leaves nothing stale behind. Restore clears
-// the cache. With a ProfileTTL the store expires profiles on its own, so
-// the cache is off (an entry could outlive its stored profile).
+// A cached record is only ever used as the record a call then writes on
+// condition of the cached version, so a copy made stale by another
+// process sharing the store can never overwrite the newer write: the
+// write conflicts and the call reads the store. (The identity protocol
+// reads other profiles from the store; see ownerLocked.) Only a
+// successful write puts a record in; Restore clears the cache.
+//
+// The cache holds bytes, not decoded profiles: a decoded profile is a few
+// hundred small objects that every garbage collection cycle would have to
+// mark, which cost more than the cache saved under uniform traffic over
+// many profiles (bench/README.md); bytes are not scanned.
 
-// DefaultCacheProfiles is the number of decoded profiles an engine keeps
-// when Options.CacheProfiles is 0: two per lock stripe, about 100 MiB of
-// heap at ~13 KiB per decoded profile. It holds the head of real
-// (Zipf-like) traffic; 65,536 profiles cost ~850 MiB of heap and, under
-// uniform traffic over a million profiles, more GC time than they saved
-// (bench/README.md, targets 5 and 6).
-const DefaultCacheProfiles = 8192
+// DefaultCacheBytes is the memory for encoded profiles an engine keeps
+// when Options.CacheBytes is 0: about 50,000 profiles of 1.3 KB.
+const DefaultCacheBytes = 64 << 20
 
-// cacheStripe is the cache of one lock stripe: a few entries with
-// least-recently-used replacement.
+// cacheStripe is the cache of one lock stripe: entries up to the stripe's
+// share of the bytes, replaced least recently used first.
 type cacheStripe struct {
 	entries []cacheEntry
+	bytes   int // of the entries' records
 	clock   uint64
 }
 
 type cacheEntry struct {
 	id   string
-	rec  *record // nil: free slot
+	ver  storage.Version
+	enc  []byte // the record as stored; its array is reused by the next entry in the slot
 	used uint64
 }
 
-// cacheTake removes and returns the cached record of profile id, or nil.
-// The caller holds the stripe of "p/"+id (l lists it).
-func (e *Engine) cacheTake(l *lockSet, id string) *record {
+// cacheGet returns the cached encoding and version of profile id, or nil.
+// The caller holds the stripe of "p/"+id (l lists it) and must not keep
+// the slice past its next cache call.
+func (e *Engine) cacheGet(l *lockSet, id string) ([]byte, storage.Version) {
 	c := e.cacheStripe(l, id)
 	if c == nil {
-		return nil
+		return nil, 0
 	}
 	for i := range c.entries {
-		if en := &c.entries[i]; en.rec != nil && en.id == id {
-			rec := en.rec
-			*en = cacheEntry{}
-			return rec
+		if en := &c.entries[i]; en.ver != 0 && en.id == id {
+			c.clock++
+			en.used = c.clock
+			return en.enc, en.ver
 		}
 	}
-	return nil
+	return nil, 0
 }
 
-// cachePut caches rec, just written to the store, replacing the entry
-// used least recently when the stripe is full. The caller holds the stripe
-// of "p/"+rec.ID, and must not use rec after the call.
-func (e *Engine) cachePut(l *lockSet, rec *record) {
-	c := e.cacheStripe(l, rec.ID)
-	if c == nil {
+// cachePut caches enc, the encoding of profile id just written at version
+// v, evicting the entries used least recently while the stripe is over
+// its share. The caller holds the stripe of "p/"+id.
+func (e *Engine) cachePut(l *lockSet, id string, v storage.Version, enc []byte) {
+	c := e.cacheStripe(l, id)
+	if c == nil || len(enc) > e.cachePerStripe {
 		return
 	}
-	if c.entries == nil {
-		c.entries = make([]cacheEntry, e.cachePerStripe)
-	}
-	victim := 0
+	slot := -1
 	for i := range c.entries {
-		en := &c.entries[i]
-		if en.rec == nil || en.id == rec.ID {
-			victim = i
+		if en := &c.entries[i]; en.ver != 0 && en.id == id {
+			slot = i
 			break
 		}
-		if en.used < c.entries[victim].used {
+	}
+	if slot < 0 {
+		for c.bytes+len(enc) > e.cachePerStripe {
+			c.evict()
+		}
+		for i := range c.entries {
+			if c.entries[i].ver == 0 {
+				slot = i
+				break
+			}
+		}
+		if slot < 0 {
+			c.entries = append(c.entries, cacheEntry{})
+			slot = len(c.entries) - 1
+		}
+	}
+	en := &c.entries[slot]
+	c.bytes += len(enc) - len(en.enc)
+	c.clock++
+	*en = cacheEntry{id: id, ver: v, enc: append(en.enc[:0], enc...), used: c.clock}
+}
+
+// cacheDrop forgets profile id. The caller holds its stripe.
+func (e *Engine) cacheDrop(l *lockSet, id string) {
+	if c := e.cacheStripe(l, id); c != nil {
+		for i := range c.entries {
+			if en := &c.entries[i]; en.ver != 0 && en.id == id {
+				c.bytes -= len(en.enc)
+				en.ver, en.id, en.enc = 0, "", en.enc[:0]
+			}
+		}
+	}
+}
+
+// evict frees the entry used least recently.
+func (c *cacheStripe) evict() {
+	victim := -1
+	for i := range c.entries {
+		if en := &c.entries[i]; en.ver != 0 && (victim < 0 || en.used < c.entries[victim].used) {
 			victim = i
 		}
 	}
-	ownTraits(rec)
-	c.clock++
-	rec.stored = true
-	c.entries[victim] = cacheEntry{id: rec.ID, rec: rec, used: c.clock}
+	en := &c.entries[victim]
+	c.bytes -= len(en.enc)
+	en.ver, en.id, en.enc = 0, "", en.enc[:0]
 }
 
 // cacheStripe returns the cache stripe of profile id, or nil when the
@@ -98,42 +138,4 @@ func (e *Engine) cacheClear() {
 	for i := range e.cache {
 		e.cache[i] = cacheStripe{}
 	}
-}
-
-// ownTraits makes rec's trait values its own before rec is cached: nested
-// maps and slices may be shared with the request that set them and with
-// responses (whose callers own and may change them), so they are copied;
-// values of other Go types are turned into what the store would give back
-// (as JSON would decode them), so a cached record reads exactly like a
-// stored one. Strings, numbers, booleans and nil are immutable and kept.
-func ownTraits(rec *record) {
-	for k, v := range rec.Traits {
-		switch v.(type) {
-		case nil, string, float64, bool:
-		default:
-			rec.Traits[k] = ownValue(v)
-		}
-	}
-}
-
-func ownValue(v any) any {
-	switch x := v.(type) {
-	case nil, string, float64, bool:
-		return x
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, y := range x {
-			m[k] = ownValue(y)
-		}
-		return m
-	case []any:
-		a := make([]any, len(x))
-		for i, y := range x {
-			a[i] = ownValue(y)
-		}
-		return a
-	}
-	// The encoder succeeded on this value moments ago, so this does too.
-	g, _ := jsonGeneric(v)
-	return g
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -65,8 +66,8 @@ experiences:
 `
 
 // openCacheTest opens an engine on a counting in-memory store with a fake
-// clock; cacheProfiles is Options.CacheProfiles.
-func openCacheTest(t *testing.T, cacheProfiles int) (*Engine, *countingStore) {
+// clock; cacheBytes is Options.CacheBytes.
+func openCacheTest(t *testing.T, cacheBytes int64) (*Engine, *countingStore) {
 	t.Helper()
 	bs, err := badger.Open(badger.Options{InMemory: true})
 	if err != nil {
@@ -78,7 +79,7 @@ func openCacheTest(t *testing.T, cacheProfiles int) (*Engine, *countingStore) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 6, 13, 10, 0, 0, 0, time.UTC)
-	e, err := Open("", &Options{Store: st, Rules: set, CacheProfiles: cacheProfiles, Now: func() time.Time { return now }})
+	e, err := Open("", &Options{Store: st, Rules: set, CacheBytes: cacheBytes, Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,8 +124,8 @@ func TestCacheSameResults(t *testing.T) {
 		{"failwrite", "anon-2", []Event{buy, buy}},
 		{"identify", "anon-2", []Event{pageEv}},
 	}
-	run := func(cacheProfiles int) (out []string, dump string) {
-		e, st := openCacheTest(t, cacheProfiles)
+	run := func(cacheBytes int64) (out []string, dump string) {
+		e, st := openCacheTest(t, cacheBytes)
 		var backup bytes.Buffer
 		for i, s := range script {
 			var resp *Response
@@ -204,7 +205,7 @@ func TestCacheHits(t *testing.T) {
 	ctx := context.Background()
 	for _, tt := range []struct {
 		name      string
-		cache     int
+		cache     int64
 		wantReads int64
 	}{{"on", 0, 0}, {"off", -1, 3}} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,40 +269,79 @@ func hasID(ids []string, id string) bool {
 	return false
 }
 
-// TestCacheOffWithTTL: with a ProfileTTL the store expires profiles on its
-// own, so the cache is off.
-func TestCacheOffWithTTL(t *testing.T) {
-	e, err := Open("", &Options{InMemory: true, ProfileTTL: time.Hour})
+// TestCacheNeverOverwritesAnotherWrite: when another writer (another
+// process sharing the store) changes or deletes a profile this engine
+// holds in its cache, the next Identify does not write over it from the
+// stale copy: its conditional write conflicts and it reads the store.
+func TestCacheNeverOverwritesAnotherWrite(t *testing.T) {
+	ctx := context.Background()
+	e, st := openCacheTest(t, 0)
+	ident := func(traits map[string]any) *Response {
+		t.Helper()
+		r, err := e.Identify(ctx, "p", Request{Events: []Event{{Type: EventIdentify, Traits: traits}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	ident(map[string]any{"plan": "free", "mine": "a"})
+	// Another process rewrites the profile: its record, at a new version.
+	other, err := e.load(ctx, "p")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
-	if e.cachePerStripe != 0 {
-		t.Errorf("cache on (%d per stripe) with a ProfileTTL", e.cachePerStripe)
+	other.Traits["plan"] = "pro"
+	enc, err := encodeRecord(nil, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Store.Write(ctx, storage.Op{Key: []byte(prefixProfile + "p"), Value: enc, IfVersion: other.ver}); err != nil {
+		t.Fatal(err)
+	}
+	if r := ident(map[string]any{"mine": "b"}); r.Profile.Traits["plan"] != "pro" || r.Profile.Traits["mine"] != "b" {
+		t.Fatalf("traits %v: the other writer's plan was overwritten from the cache", r.Profile.Traits)
+	}
+	// Another process deletes it: the next call starts a fresh profile.
+	if _, err := st.Store.Write(ctx, storage.Op{Key: []byte(prefixProfile + "p"), Delete: true}); err != nil {
+		t.Fatal(err)
+	}
+	if r := ident(map[string]any{"mine": "c"}); r.Profile.Traits["plan"] != nil {
+		t.Fatalf("traits %v: a deleted profile came back from the cache", r.Profile.Traits)
 	}
 }
 
-// TestCacheBounded: the cache never holds more than its size per stripe,
-// and evicts the entry written least recently.
+// TestCacheBounded: a stripe never holds more than its share of bytes,
+// and evicts the entry used least recently.
 func TestCacheBounded(t *testing.T) {
 	ctx := context.Background()
-	e, _ := openCacheTest(t, stripes) // one entry per stripe
 	req := Request{Events: []Event{{Type: EventTrack, Event: "x"}}}
-	// Find two ids sharing a stripe.
-	a := "id-0"
-	b := ""
-	for i := 1; b == ""; i++ {
-		if id := fmt.Sprintf("id-%d", i); stripeOf(prefixProfile+id) == stripeOf(prefixProfile+a) {
-			b = id
+	// Find three ids sharing a stripe.
+	ids := []string{"id-0"}
+	for i := 1; len(ids) < 3; i++ {
+		if id := fmt.Sprintf("id-%d", i); stripeOf(prefixProfile+id) == stripeOf(prefixProfile+ids[0]) {
+			ids = append(ids, id)
 		}
 	}
-	for _, id := range []string{a, b} {
+	probe, _ := openCacheTest(t, 0)
+	if _, err := probe.Identify(ctx, ids[0], req); err != nil {
+		t.Fatal(err)
+	}
+	size := probe.cache[stripeOf(prefixProfile+ids[0])].bytes
+	// Room for two records of this size per stripe, not three.
+	e, _ := openCacheTest(t, int64(stripes*(2*size+size/2)))
+	for _, id := range ids {
 		if _, err := e.Identify(ctx, id, req); err != nil {
 			t.Fatal(err)
 		}
 	}
-	c := &e.cache[stripeOf(prefixProfile+a)]
-	if len(c.entries) != 1 || c.entries[0].id != b {
-		t.Errorf("stripe cache %+v, want only %s", c.entries, b)
+	c := &e.cache[stripeOf(prefixProfile+ids[0])]
+	var held []string
+	for _, en := range c.entries {
+		if en.ver != 0 {
+			held = append(held, en.id)
+		}
+	}
+	if c.bytes > e.cachePerStripe || !slices.Equal(held, ids[1:]) && !slices.Equal(held, []string{ids[2], ids[1]}) {
+		t.Errorf("stripe holds %v (%d bytes of %d), want %v", held, c.bytes, e.cachePerStripe, ids[1:])
 	}
 }

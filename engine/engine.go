@@ -47,8 +47,9 @@ type Engine struct {
 
 	locks     [stripes]sync.Mutex
 	admission *admission // overload limits (overload.go)
-	// cache holds decoded profiles by lock stripe (cache.go);
-	// cachePerStripe is 0 when the cache is off.
+	// cache holds encoded profiles by lock stripe (cache.go);
+	// cachePerStripe is each stripe's share in bytes, 0 when the cache is
+	// off.
 	cache          [stripes]cacheStripe
 	cachePerStripe int
 	bufs           sync.Pool // *[]byte scratch buffers for store reads
@@ -117,11 +118,11 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		devices:        o.Devices,
 		admission:      newAdmission(&o),
 	}
-	if n := o.CacheProfiles; n >= 0 && o.ProfileTTL == 0 {
+	if n := o.CacheBytes; n >= 0 {
 		if n == 0 {
-			n = DefaultCacheProfiles
+			n = DefaultCacheBytes
 		}
-		e.cachePerStripe = (n + stripes - 1) / stripes
+		e.cachePerStripe = int((n + stripes - 1) / stripes)
 	}
 	e.rules.Store(o.Rules)
 	e.bufs.New = func() any { b := make([]byte, 0, 2048); return &b }
@@ -284,6 +285,7 @@ func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*
 // id as an alias of the survivor even if it was never stored.
 func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, explicit bool, userID string, evs []event,
 	req *Request, rs *rules.Set, now time.Time) (evaluation, error) {
+	l.noCache = req.Preflight
 	rec, err := e.resolveLocked(ctx, l, id)
 	if err != nil {
 		return evaluation{}, err
@@ -374,7 +376,7 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 	if err := ctx.Err(); err != nil {
 		return evaluation{}, err
 	}
-	if err := e.writeRecord(ctx, target); err != nil {
+	if err := e.writeRecord(ctx, l, target); err != nil {
 		return evaluation{}, err
 	}
 	if after != nil {
@@ -384,7 +386,6 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 			e.log.Warn("tailor: identity operation left for the sweep to finish", "profile", target.ID, "err", err)
 		}
 	}
-	e.cachePut(l, target)
 	return out, nil
 }
 
@@ -417,12 +418,20 @@ func wantsLocation(features []string) bool {
 	return false
 }
 
-// loadLocked is load for a caller holding the stripe of "p/"+id: it takes
-// the profile out of the cache when it is there. The caller owns the
-// record; only cachePut puts it back.
+// loadLocked is load for a caller holding the stripe of "p/"+id: it
+// decodes the cached copy when there is one, unless the call writes
+// nothing (l.noCache), which must read what is stored. The caller owns the
+// record.
 func (e *Engine) loadLocked(ctx context.Context, l *lockSet, id string) (*record, error) {
-	if rec := e.cacheTake(l, id); rec != nil {
-		return rec, nil
+	if !l.noCache {
+		if enc, v := e.cacheGet(l, id); enc != nil {
+			rec, err := decodeRecord(enc)
+			if err != nil {
+				return nil, fmt.Errorf("tailor: profile %s: %w", id, err)
+			}
+			rec.ver, rec.stored = v, rec.live()
+			return rec, nil
+		}
 	}
 	return e.load(ctx, id)
 }
@@ -638,6 +647,10 @@ var errRelock = errors.New("tailor: relock")
 type lockSet struct {
 	keys    []string
 	stripes []int
+	// noCache makes the call read profiles from the store only, for a
+	// call that writes nothing (preflight), whose answer must not rest
+	// on a copy another process may have made stale.
+	noCache bool
 }
 
 // need returns nil when key's stripe is held, else adds key and returns

@@ -59,10 +59,3 @@ func TestExportedDeclsStandAlone(t *testing.T) {
 	}
 }
 
-// TestDefaultCacheProfilesPerStripe holds DefaultCacheProfiles to what its
-// documentation says: two profiles per lock stripe.
-func TestDefaultCacheProfilesPerStripe(t *testing.T) {
-	if DefaultCacheProfiles != 2*stripes {
-		t.Errorf("DefaultCacheProfiles = %d, want two per stripe (%d)", DefaultCacheProfiles, 2*stripes)
-	}
-}

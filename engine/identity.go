@@ -153,9 +153,11 @@ func (e *Engine) retry(ctx context.Context, attempt func() error) error {
 }
 
 // writeRecord writes rec at p/<rec.ID> on condition of the version it was
-// read at (absent when it was not read), and records the new version in
-// rec. storage.ErrConflict means someone wrote the key since.
-func (e *Engine) writeRecord(ctx context.Context, rec *record) error {
+// read at (absent when it was not read), records the new version in rec,
+// and keeps the cache in step: a live record written is cached, anything
+// else (a protocol state, a conflict) drops the cached copy.
+// storage.ErrConflict means someone wrote the key since.
+func (e *Engine) writeRecord(ctx context.Context, l *lockSet, rec *record) error {
 	encoder := e.encs.Get().(*encoder)
 	defer e.encs.Put(encoder)
 	enc, err := encoder.encode(rec)
@@ -173,6 +175,7 @@ func (e *Engine) writeRecord(ctx context.Context, rec *record) error {
 	}
 	v, err := e.store.Write(ctx, op)
 	if err != nil {
+		e.cacheDrop(l, rec.ID) // stale, or in doubt
 		if errors.Is(err, storage.ErrConflict) {
 			return err
 		}
@@ -180,6 +183,11 @@ func (e *Engine) writeRecord(ctx context.Context, rec *record) error {
 	}
 	rec.ver = v
 	rec.stored = rec.live()
+	if rec.stored && !l.noCache {
+		e.cachePut(l, rec.ID, v, enc)
+	} else {
+		e.cacheDrop(l, rec.ID)
+	}
 	return nil
 }
 
@@ -352,7 +360,7 @@ func (e *Engine) bind(ctx context.Context, l *lockSet, rec *record, userID strin
 		return nil, nil, err
 	}
 	rec.BindPending = true
-	if err := e.writeRecord(ctx, rec); err != nil {
+	if err := e.writeRecord(ctx, l, rec); err != nil {
 		return nil, nil, err
 	}
 	owner, err := e.claim(ctx, l, rec)
@@ -418,7 +426,7 @@ func (e *Engine) finishBind(ctx context.Context, l *lockSet, rec *record) (*reco
 		}
 	} else {
 		rec.BindPending = false
-		if err := e.writeRecord(ctx, rec); err != nil {
+		if err := e.writeRecord(ctx, l, rec); err != nil {
 			return nil, err
 		}
 	}
@@ -445,12 +453,12 @@ func (e *Engine) merge(ctx context.Context, l *lockSet, a, b *record, explicit, 
 		return nil, nil, err
 	}
 	a.Forward, a.Pending = b.ID, true
-	if err := e.writeRecord(ctx, a); err != nil {
+	if err := e.writeRecord(ctx, l, a); err != nil {
 		return nil, nil, err
 	}
 	trimmed := e.absorb(b, a)
 	return b, func() error {
-		if err := e.forward(ctx, a, b, trimmed); err != nil {
+		if err := e.forward(ctx, l, a, b, trimmed); err != nil {
 			return err
 		}
 		return e.endIntent(ctx, kindMerge, a.ID, iv)
@@ -466,7 +474,7 @@ func (e *Engine) mergeNow(ctx context.Context, l *lockSet, a, b *record) (*recor
 		return nil, err
 	}
 	a.Forward, a.Pending = b.ID, true
-	if err := e.writeRecord(ctx, a); err != nil {
+	if err := e.writeRecord(ctx, l, a); err != nil {
 		return nil, err
 	}
 	if _, err := e.finishMerge(ctx, l, a, b); err != nil {
@@ -483,11 +491,11 @@ func (e *Engine) finishMerge(ctx context.Context, l *lockSet, a, b *record) (*re
 	var trimmed []string
 	if !slices.Contains(b.Absorbed, absorbReceipt(a.ID, a.ver)) {
 		trimmed = e.absorb(b, a)
-		if err := e.writeRecord(ctx, b); err != nil {
+		if err := e.writeRecord(ctx, l, b); err != nil {
 			return nil, err
 		}
 	}
-	if err := e.forward(ctx, a, b, trimmed); err != nil {
+	if err := e.forward(ctx, l, a, b, trimmed); err != nil {
 		return nil, err
 	}
 	return b, e.endIntent(ctx, kindMerge, a.ID, 0)
@@ -521,9 +529,9 @@ func (e *Engine) absorb(b, a *record) (trimmed []string) {
 // forward turns a (merge pending, absorbed by b) into a plain forwarder
 // to b and removes the forwarders of the trimmed ids. A conflict on a
 // means that another call finished the merge first.
-func (e *Engine) forward(ctx context.Context, a, b *record, trimmed []string) error {
+func (e *Engine) forward(ctx context.Context, l *lockSet, a, b *record, trimmed []string) error {
 	fw := &record{ID: a.ID, Forward: b.ID, ver: a.ver}
-	if err := e.writeRecord(ctx, fw); err != nil && !errors.Is(err, storage.ErrConflict) {
+	if err := e.writeRecord(ctx, l, fw); err != nil && !errors.Is(err, storage.ErrConflict) {
 		return err
 	}
 	for _, m := range trimmed {
@@ -580,7 +588,7 @@ func (e *Engine) deleteLocked(ctx context.Context, l *lockSet, rec *record) erro
 		return err
 	}
 	tomb := &record{ID: rec.ID, Deleted: true, UserID: rec.UserID, Merged: rec.Merged, ver: rec.ver}
-	if err := e.writeRecord(ctx, tomb); err != nil {
+	if err := e.writeRecord(ctx, l, tomb); err != nil {
 		return err
 	}
 	if err := e.finishDelete(ctx, l, tomb); err != nil {

@@ -61,14 +61,14 @@ type Options struct {
 	// written for that long.
 	ProfileTTL time.Duration
 
-	// CacheProfiles is how many decoded profiles the engine keeps in
-	// memory, so that a busy profile is not read and decoded from the
-	// store on every call: 0 means DefaultCacheProfiles, a negative value
-	// turns the cache off. The cache is also off with a ProfileTTL. A
-	// cached profile is written on condition of the version it was read
-	// at, so a change made meanwhile by another process sharing the
-	// store is never overwritten: the call reads the profile again.
-	CacheProfiles int
+	// CacheBytes is the memory, in bytes, for the encoded profiles the
+	// engine keeps, so that a busy profile is not read from the store on
+	// every call: 0 means DefaultCacheBytes, a negative value turns the
+	// cache off. A cached profile is written on condition of the version
+	// it was read at, so a change made meanwhile by another process
+	// sharing the store is never overwritten: the call reads the profile
+	// again.
+	CacheBytes int64
 
 	// SweepInterval is how often the engine looks for identity
 	// operations (bind, merge, delete) that a crashed caller left

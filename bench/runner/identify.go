@@ -47,7 +47,7 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 	bo := cfg.Badger
 	bo.SyncWrites = cfg.Sync
 	bo.InMemory = cfg.Mode == ModeIdentifyMem
-	eo := engine.Options{Rules: set, CacheProfiles: cfg.CacheProfiles}
+	eo := engine.Options{Rules: set, CacheBytes: cfg.CacheBytes}
 	st, err := openStore(ctx, dir, src, rep.Workload.Kind, eo, bo, cfg.PopulateConcurrency, cfg.Log)
 	if err != nil {
 		return err

@@ -72,9 +72,9 @@ type Config struct {
 	Zipf float64
 	// Sync makes every Identify durable (Badger SyncWrites).
 	Sync bool
-	// CacheProfiles is engine.Options.CacheProfiles: 0 the engine's
-	// default, negative no decoded-profile cache.
-	CacheProfiles int
+	// CacheBytes is engine.Options.CacheBytes: 0 the engine's default,
+	// negative no cache.
+	CacheBytes int64
 	// Badger tunes the store (ValueThreshold, MemTableSize, ...); Dir,
 	// InMemory and SyncWrites are set by the runner.
 	Badger badger.Options
