@@ -1,0 +1,64 @@
+package redistest_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tailorhq/tailor/storage/redis/redistest"
+)
+
+func TestStandalone(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Standalone(t)
+	if len(srv.Addrs) != 1 || srv.IsCluster() {
+		t.Fatalf("Standalone: %v, cluster %v", srv.Addrs, srv.IsCluster())
+	}
+	if out, err := srv.CLI(srv.Addrs[0], "ping"); err != nil || out != "PONG" {
+		t.Fatalf("PING = %q, %v", out, err)
+	}
+	if out, _ := srv.CLI(srv.Addrs[0], "info", "server"); !strings.Contains(out, "redis_mode:standalone") {
+		t.Fatalf("not standalone: %s", out)
+	}
+}
+
+// TestClusterFailover kills the primary of a key, waits for its replica to
+// take over, restarts the killed node and waits for it to be a replica in
+// sync: the steps the store's failover tests rely on.
+func TestClusterFailover(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Cluster(t)
+	if len(srv.Addrs) != 6 || !srv.IsCluster() {
+		t.Fatalf("Cluster: %v", srv.Addrs)
+	}
+	primaries := srv.Primaries(t)
+	if len(primaries) != 3 {
+		t.Fatalf("%d primaries, want 3: %v", len(primaries), primaries)
+	}
+	before := srv.PrimaryOf(t, "k")
+	if !slices.Contains(primaries, before) {
+		t.Fatalf("PrimaryOf = %s, not one of %v", before, primaries)
+	}
+	if out, err := srv.CLI(before, "set", "{k}x", "1"); err != nil || out != "OK" {
+		t.Fatalf("SET on the primary of k: %q, %v", out, err)
+	}
+	killed := srv.KillPrimaryOf(t, "k")
+	if killed != before {
+		t.Fatalf("killed %s, want %s", killed, before)
+	}
+	after := srv.WaitFailover(t, "k")
+	if after == killed {
+		t.Fatalf("slot still served by the killed %s", killed)
+	}
+	if out, err := srv.CLI(after, "get", "{k}x"); err != nil || out != "1" {
+		t.Fatalf("GET on the new primary: %q, %v", out, err)
+	}
+	srv.Restart(t, killed)
+	srv.WaitHealthy(t)
+	if got := srv.PrimaryOf(t, "k"); got != after {
+		t.Fatalf("after the restart the primary of k is %s, want %s", got, after)
+	}
+	if out, _ := srv.CLI(killed, "info", "replication"); !strings.Contains(out, "role:slave") {
+		t.Fatalf("restarted node is not a replica: %s", out)
+	}
+}
