@@ -267,7 +267,7 @@ func (s *Store) eval(ctx context.Context, sc *script, key string, args ...string
 			}
 			r, w = resps[len(resps)-2], resps[len(resps)-1]
 		case syncCache:
-			resps := c.DoMulti(ctx, sc.cmd(c.B(), sha, keys, args...), c.B().Pttl().Key(key).Build())
+			resps := c.DoMulti(ctx, sc.cmd(c.B(), sha, keys, args...), syncCmd(c.B(), key))
 			r = resps[0]
 		default:
 			r = c.Do(ctx, sc.cmd(c.B(), sha, keys, args...))
@@ -297,7 +297,9 @@ func (s *Store) eval(ctx context.Context, sc *script, key string, args ...string
 		// Bring the cache's connection up to date (see above), also when
 		// the caller's ctx ends now: a later Get must see this write.
 		s.stats.roundTrips.Add(1)
-		_ = c.Do(context.WithoutCancel(ctx), c.B().Pttl().Key(key).Build()).Error()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncTimeout)
+		_ = c.Do(sctx, syncCmd(c.B(), key)).Error()
+		cancel()
 	}
 	if err := r.Error(); err != nil {
 		if rueidis.IsRedisNil(err) {
@@ -315,6 +317,20 @@ func (s *Store) eval(ctx context.Context, sc *script, key string, args ...string
 		}
 	}
 	return r, nil
+}
+
+// syncTimeout bounds the PTTL that brings the cache's connection up to
+// date after a write with WAIT. If it fails, the connection is broken, and
+// rueidis drops its cache with it.
+const syncTimeout = time.Second
+
+// syncCmd is the command that follows a write on the cache's connection
+// (see eval): PTTL of the key, built as an arbitrary command so that it is
+// not retryable. rueidis retries read-only commands until ctx ends, and a
+// pipeline waits for its slowest command: a read-only PTTL would keep
+// Write from reporting a dead node's error until the caller's deadline.
+func syncCmd(b rueidis.Builder, key string) rueidis.Completed {
+	return b.Arbitrary("PTTL").Keys(key).Build()
 }
 
 // parseVersion reads the version at the start of a stored value.

@@ -37,6 +37,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -242,6 +243,43 @@ func (s *Servers) Kill(t testing.TB, addr string) {
 	s.mu.Unlock()
 }
 
+// Pause stops the node at addr with SIGSTOP: it holds its connections
+// open but reads and answers nothing, as a node stalled by its machine
+// would, until Resume. A paused replica falls behind its primary.
+func (s *Servers) Pause(t testing.TB, addr string) { s.signal(t, addr, syscall.SIGSTOP) }
+
+// Resume continues a node paused with Pause (SIGCONT).
+func (s *Servers) Resume(t testing.TB, addr string) { s.signal(t, addr, syscall.SIGCONT) }
+
+func (s *Servers) signal(t testing.TB, addr string, sig syscall.Signal) {
+	t.Helper()
+	if err := syscall.Kill(s.PID(t, addr), sig); err != nil {
+		t.Fatalf("redistest: signal %v to %s: %v", sig, addr, err)
+	}
+}
+
+// ReplicasOf returns the addresses of the replicas of the primary at addr.
+func (s *Servers) ReplicasOf(t testing.TB, addr string) []string {
+	t.Helper()
+	nodes, err := s.nodes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ""
+	for _, n := range nodes {
+		if n.addr == addr {
+			id = n.id
+		}
+	}
+	var out []string
+	for _, n := range nodes {
+		if id != "" && n.masterID == id {
+			out = append(out, n.addr)
+		}
+	}
+	return out
+}
+
 // Restart starts the killed node at addr again, on its port and folder.
 // A cluster node rejoins the cluster, as a replica of the node that took
 // over its slots; call WaitHealthy to wait for it to be in sync.
@@ -270,8 +308,9 @@ func (s *Servers) live() []string {
 
 // node is one line of CLUSTER NODES.
 type node struct {
-	addr   string
-	master bool
+	id, masterID string // masterID is "-" for a master
+	addr         string
+	master       bool
 	failed bool
 	slots  [][2]int
 }
@@ -292,7 +331,7 @@ func (s *Servers) nodes() ([]node, error) {
 		if len(f) < 8 {
 			continue
 		}
-		n := node{addr: f[1]}
+		n := node{id: f[0], masterID: f[3], addr: f[1]}
 		if i := strings.IndexAny(n.addr, "@,"); i >= 0 {
 			n.addr = n.addr[:i]
 		}
@@ -325,24 +364,29 @@ func (s *Servers) nodes() ([]node, error) {
 	return nodes, nil
 }
 
-// Slot returns the cluster slot of key (CLUSTER KEYSLOT). A store key
-// without '{' or '}' has the slot of the Redis key the redis store keeps
-// it under (KeyPrefix + "{" + key + "}").
-func (s *Servers) Slot(t testing.TB, key string) int {
-	t.Helper()
-	live := s.live()
-	if len(live) == 0 {
-		t.Fatal("redistest: no live node")
+// KeySlot returns the cluster hash slot of key, as Redis computes it:
+// CRC16 (XMODEM) modulo 16384 of the key's hash tag — the bytes between
+// its first '{' and the first '}' after it, when there are some — or of
+// the whole key. A store key without '{' or '}' has the slot of the Redis
+// key the redis store keeps it under (KeyPrefix + "{" + key + "}").
+func KeySlot(key string) int {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
 	}
-	out, err := s.CLI(live[0], "cluster", "keyslot", key)
-	if err != nil {
-		t.Fatal(err)
+	var crc uint16
+	for k := 0; k < len(key); k++ {
+		crc ^= uint16(key[k]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
 	}
-	slot, err := strconv.Atoi(out)
-	if err != nil {
-		t.Fatalf("redistest: CLUSTER KEYSLOT %q answered %q", key, out)
-	}
-	return slot
+	return int(crc) % 16384
 }
 
 // owner returns the master serving slot in nodes, or "".
@@ -361,13 +405,13 @@ func owner(nodes []node, slot int) string {
 }
 
 // PrimaryOf returns the address of the primary serving key's slot (see
-// Slot for store keys). For standalone servers it returns the server.
+// KeySlot for store keys). For standalone servers it returns the server.
 func (s *Servers) PrimaryOf(t testing.TB, key string) string {
 	t.Helper()
 	if !s.cluster {
 		return s.Addrs[0]
 	}
-	slot := s.Slot(t, key)
+	slot := KeySlot(key)
 	nodes, err := s.nodes()
 	if err != nil {
 		t.Fatal(err)
@@ -377,6 +421,28 @@ func (s *Servers) PrimaryOf(t testing.TB, key string) string {
 		t.Fatalf("redistest: no primary serves slot %d", slot)
 	}
 	return addr
+}
+
+// SlotOwners returns, for each of the 16384 slots, the address of the
+// primary serving it ("" for a slot no primary serves). For standalone
+// servers every slot is the server's.
+func (s *Servers) SlotOwners(t testing.TB) []string {
+	t.Helper()
+	out := make([]string, 16384)
+	if !s.cluster {
+		for i := range out {
+			out[i] = s.Addrs[0]
+		}
+		return out
+	}
+	nodes, err := s.nodes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range out {
+		out[i] = owner(nodes, i)
+	}
+	return out
 }
 
 // Primaries returns the addresses of the cluster's primaries that serve
@@ -413,7 +479,7 @@ func (s *Servers) KillPrimaryOf(t testing.TB, key string) string {
 // primary. It polls the cluster for at most a minute, then fails t.
 func (s *Servers) WaitFailover(t testing.TB, key string) string {
 	t.Helper()
-	slot := s.Slot(t, key)
+	slot := KeySlot(key)
 	var why string
 	ok := s.poll(time.Minute, func() bool {
 		nodes, err := s.nodes()

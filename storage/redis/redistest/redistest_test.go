@@ -2,6 +2,7 @@ package redistest_test
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -60,5 +61,27 @@ func TestClusterFailover(t *testing.T) {
 	}
 	if out, _ := srv.CLI(killed, "info", "replication"); !strings.Contains(out, "role:slave") {
 		t.Fatalf("restarted node is not a replica: %s", out)
+	}
+}
+
+// TestKeySlot checks KeySlot against the cluster's own CLUSTER KEYSLOT.
+func TestKeySlot(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Cluster(t)
+	owners := srv.SlotOwners(t)
+	for _, key := range []string{"", "k", "profile/123", "tailor:{k}", "a{b}c", "{}x", "x{}", "{a}}", "}{b}", "a{b", "\xfe\xff", "123456789"} {
+		out, err := srv.CLI(srv.Addrs[0], "cluster", "keyslot", key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := redistest.KeySlot(key); strconv.Itoa(got) != out {
+			t.Errorf("KeySlot(%q) = %d, CLUSTER KEYSLOT says %s", key, got, out)
+		}
+		if owners[redistest.KeySlot(key)] != srv.PrimaryOf(t, key) {
+			t.Errorf("SlotOwners and PrimaryOf disagree on %q", key)
+		}
+	}
+	if got := redistest.KeySlot("123456789"); got != 12739 {
+		t.Errorf("KeySlot(123456789) = %d, want 12739 (the Redis Cluster spec's example)", got)
 	}
 }
