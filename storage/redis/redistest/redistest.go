@@ -311,8 +311,8 @@ type node struct {
 	id, masterID string // masterID is "-" for a master
 	addr         string
 	master       bool
-	failed bool
-	slots  [][2]int
+	failed       bool
+	slots        [][2]int
 }
 
 // nodes returns the cluster's nodes as the first live node sees them.
