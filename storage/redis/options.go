@@ -174,7 +174,9 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 // clientOption translates o (with defaults filled in) to rueidis's options.
-func (o *Options) clientOption() rueidis.ClientOption {
+// onInvalidations is called with the keys of every invalidation Redis
+// sends (nil for "everything").
+func (o *Options) clientOption(onInvalidations func([]rueidis.RedisMessage)) rueidis.ClientOption {
 	return rueidis.ClientOption{
 		InitAddress:       o.Addrs,
 		Username:          o.Username,
@@ -189,5 +191,9 @@ func (o *Options) clientOption() rueidis.ClientOption {
 		// connection its Write went through, which is what makes a
 		// store's own writes visible to its next Get (see # Caching).
 		PipelineMultiplex: -1,
+		// A callback makes rueidis read every connection from the start
+		// in the background, so that an invalidation is applied when it
+		// arrives, not when the connection is next used for a command.
+		OnInvalidations: onInvalidations,
 	}
 }

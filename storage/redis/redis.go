@@ -16,6 +16,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/redis/internal/slot"
 )
 
 // ErrNotReplicated is wrapped by the error of a Write (or Enqueue, Ack)
@@ -51,10 +52,12 @@ type Store struct {
 	queuesMu sync.Mutex
 	queues   map[string]*queue
 
+	router router // for the round trips of writes with WAIT
+
 	closeOnce sync.Once
 
 	stats struct {
-		gets, cacheHits, writes, conflicts, roundTrips atomic.Uint64
+		gets, cacheHits, writes, conflicts, roundTrips, invalidations atomic.Uint64
 	}
 }
 
@@ -71,18 +74,22 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	client, err := rueidis.NewClient(o.clientOption())
-	if err != nil {
-		return nil, fmt.Errorf("redis: connect to %s: %w", strings.Join(o.Addrs, ","), err)
-	}
 	host, _ := os.Hostname()
 	s := &Store{
-		client:   client,
 		opts:     o,
-		cluster:  client.Mode() == rueidis.ClientModeCluster,
 		consumer: fmt.Sprintf("%s-%s-%d-%08x", o.ClientName, host, os.Getpid(), rand.Uint32()),
 		queues:   map[string]*queue{},
 	}
+	var onInvalidations func([]rueidis.RedisMessage)
+	if !o.DisableCache {
+		onInvalidations = func(keys []rueidis.RedisMessage) { s.stats.invalidations.Add(1) }
+	}
+	client, err := rueidis.NewClient(o.clientOption(onInvalidations))
+	if err != nil {
+		return nil, fmt.Errorf("redis: connect to %s: %w", strings.Join(o.Addrs, ","), err)
+	}
+	s.client = client
+	s.cluster = client.Mode() == rueidis.ClientModeCluster
 	s.stop, s.cancelStop = context.WithCancel(context.Background())
 	if err := s.ping(ctx); err != nil {
 		s.cancelStop()
@@ -223,11 +230,13 @@ var errNil = errors.New("redis: script returned nil")
 // cache before eval returns (it handles pushes in order, on the reading
 // goroutine, before the answers that follow them):
 //
-//   - with WaitReplicas, WAIT, on a dedicated connection (WAIT counts the
-//     writes of its own connection, and blocking the shared one would
-//     stall every other command to that node); the cache's connection is
-//     then brought up to date by a PTTL of the key on it, one more round
-//     trip;
+//   - with WaitReplicas, WAIT. WAIT counts the writes of its own
+//     connection, and blocks it: the pair goes on a connection of the
+//     key's primary's blocking pool, not the shared one (which would stall
+//     every other command to that node), sent there by the store's router,
+//     which follows MOVED and ASK for the pair as a whole.
+//     The cache's connection is then brought up to date by a PTTL of the
+//     key on it: one more round trip.
 //   - otherwise, with the cache on, a PTTL of the key;
 //   - without the cache, nothing.
 func (s *Store) eval(ctx context.Context, sc *script, key string, args ...string) (rueidis.RedisResult, error) {
@@ -236,59 +245,62 @@ func (s *Store) eval(ctx context.Context, sc *script, key string, args ...string
 	wait := s.opts.WaitReplicas > 0
 	syncCache := !s.opts.DisableCache
 	sha := true
-	node, asking := "", false // where a redirect sent the dedicated connection
+	sl := slot.Of(key)
+	redirect, asking := "", false // where MOVED or ASK sent the WAIT round trip
 	var r, w rueidis.RedisResult
 	for attempt := 0; ; attempt++ {
-		s.stats.roundTrips.Add(1)
 		switch {
 		case wait:
-			b := c.B()
-			if node != "" {
-				nc, ok := c.Nodes()[node]
-				if !ok {
-					return r, fmt.Errorf("redirected to %s, a node the client does not know", node)
-				}
-				b = nc.B()
+			var nc rueidis.Client
+			var err error
+			if redirect != "" {
+				nc, err = s.node(redirect)
+			} else {
+				nc, err = s.nodeFor(ctx, sl)
 			}
-			multi := make([]rueidis.Completed, 0, 3)
+			if err != nil {
+				return r, err
+			}
+			b := nc.B()
+			multi := make(rueidis.Commands, 0, 3)
 			if asking {
 				multi = append(multi, b.Asking().Build())
 			}
 			multi = append(multi,
 				sc.cmd(b, sha, keys, args...),
 				b.Wait().Numreplicas(int64(s.opts.WaitReplicas)).Timeout(s.opts.WaitTimeout.Milliseconds()).Build())
-			var resps []rueidis.RedisResult
-			if node == "" {
-				dc, release := c.Dedicate()
-				resps = dc.DoMulti(ctx, multi...)
-				release()
-			} else {
-				resps = c.Nodes()[node].DoMulti(ctx, multi...)
-			}
+			s.stats.roundTrips.Add(1)
+			resps := nc.DoMulti(ctx, multi...)
 			r, w = resps[len(resps)-2], resps[len(resps)-1]
 		case syncCache:
+			s.stats.roundTrips.Add(1)
 			resps := c.DoMulti(ctx, sc.cmd(c.B(), sha, keys, args...), syncCmd(c.B(), key))
 			r = resps[0]
 		default:
+			s.stats.roundTrips.Add(1)
 			r = c.Do(ctx, sc.cmd(c.B(), sha, keys, args...))
 		}
-		if attempt < 3 {
-			if noScript(r) {
-				sha = false
-				continue
-			}
-			// A dedicated connection does not follow cluster redirects:
-			// send the round trip to the node named (the script did not
-			// run where it was redirected from).
-			if rerr, ok := rueidis.IsRedisErr(r.Error()); ok && wait {
+		if attempt >= 3 {
+			break
+		}
+		if noScript(r) {
+			sha = false
+			continue
+		}
+		if wait && s.cluster {
+			// The script did not run where it was redirected from.
+			if rerr, ok := rueidis.IsRedisErr(r.Error()); ok {
 				if addr, ok := rerr.IsMoved(); ok {
-					node, asking = addr, false
+					s.moved(sl, addr)
+					redirect, asking = addr, false
 					continue
 				}
 				if addr, ok := rerr.IsAsk(); ok {
-					node, asking = addr, true
+					redirect, asking = addr, true
 					continue
 				}
+			} else if r.NonRedisError() != nil {
+				s.forgetRoutes() // the node may be gone: ask the cluster again next time
 			}
 		}
 		break
@@ -425,17 +437,21 @@ type Stats struct {
 	// count once; rueidis's own retries of reads during a failover are not
 	// counted.
 	RoundTrips uint64
+	// Invalidations counts the invalidation messages Redis sent the
+	// client-side cache (each names one or more keys, or all).
+	Invalidations uint64
 }
 
 // Stats returns the store's counters. It is safe to call at any time,
 // also after Close.
 func (s *Store) Stats() Stats {
 	return Stats{
-		Gets:       s.stats.gets.Load(),
-		CacheHits:  s.stats.cacheHits.Load(),
-		Writes:     s.stats.writes.Load(),
-		Conflicts:  s.stats.conflicts.Load(),
-		RoundTrips: s.stats.roundTrips.Load(),
+		Gets:          s.stats.gets.Load(),
+		CacheHits:     s.stats.cacheHits.Load(),
+		Writes:        s.stats.writes.Load(),
+		Conflicts:     s.stats.conflicts.Load(),
+		RoundTrips:    s.stats.roundTrips.Load(),
+		Invalidations: s.stats.invalidations.Load(),
 	}
 }
 
@@ -461,6 +477,7 @@ func (s *Store) Close() error {
 		s.cancelStop()
 		s.inflight.Wait()
 		s.leaveQueues()
+		s.closeNodes()
 		s.client.Close()
 	})
 	return nil

@@ -3,22 +3,18 @@ package redis
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 
 	"github.com/redis/rueidis"
 
 	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/redis/internal/slot"
 )
 
 // scanCount is SCAN's COUNT: how many slots of a node's keyspace one SCAN
 // call visits, so also about how many keys one pipelined batch of GETs
 // reads.
 const scanCount = 512
-
-// numSlots is the number of hash slots of a Redis Cluster.
-const numSlots = 16384
 
 // primary is a node that serves slots, with a client bound to it.
 type primary struct {
@@ -30,51 +26,33 @@ type primary struct {
 // cluster (CLUSTER SLOTS, asked of any node), after checking that they
 // serve every slot between them.
 func (s *Store) primaries(ctx context.Context) ([]primary, error) {
-	nodes := s.client.Nodes()
 	if !s.cluster {
-		for addr, c := range nodes {
+		for addr, c := range s.client.Nodes() {
 			return []primary{{addr, c}}, nil
 		}
 		return nil, fmt.Errorf("redis: no server")
 	}
-	s.stats.roundTrips.Add(1)
-	ranges, err := s.client.Do(ctx, s.client.B().ClusterSlots().Build()).ToArray()
+	ranges, err := s.clusterSlots(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("redis: CLUSTER SLOTS: %w", err)
+		return nil, err
 	}
 	var out []primary
 	seen := map[string]bool{}
 	served := 0
 	for _, r := range ranges {
-		f, err := r.ToArray()
-		if err != nil || len(f) < 3 {
-			return nil, fmt.Errorf("redis: CLUSTER SLOTS: unexpected entry %v", r)
-		}
-		lo, err1 := f[0].AsInt64()
-		hi, err2 := f[1].AsInt64()
-		n, err3 := f[2].ToArray()
-		if err1 != nil || err2 != nil || err3 != nil || len(n) < 2 {
-			return nil, fmt.Errorf("redis: CLUSTER SLOTS: unexpected entry %v", r)
-		}
-		host, err1 := n[0].ToString()
-		port, err2 := n[1].AsInt64()
-		if err1 != nil || err2 != nil || host == "" {
-			return nil, fmt.Errorf("redis: CLUSTER SLOTS: unexpected node %v", n)
-		}
-		served += int(hi - lo + 1)
-		addr := net.JoinHostPort(host, strconv.FormatInt(port, 10))
-		if seen[addr] {
+		served += r.hi - r.lo + 1
+		if seen[r.addr] {
 			continue
 		}
-		seen[addr] = true
-		c, ok := nodes[addr]
-		if !ok {
-			return nil, fmt.Errorf("redis: primary %s is not yet known to the client (the cluster changed); retry", addr)
+		seen[r.addr] = true
+		c, err := s.node(r.addr)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, primary{addr, c})
+		out = append(out, primary{r.addr, c})
 	}
-	if served != numSlots {
-		return nil, fmt.Errorf("redis: the cluster serves %d of %d slots", served, numSlots)
+	if served != slot.Count {
+		return nil, fmt.Errorf("redis: the cluster serves %d of %d slots", served, slot.Count)
 	}
 	return out, nil
 }

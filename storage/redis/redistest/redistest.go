@@ -40,6 +40,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tailorhq/tailor/storage/redis/internal/slot"
 )
 
 //go:embed cluster.sh
@@ -369,25 +371,7 @@ func (s *Servers) nodes() ([]node, error) {
 // its first '{' and the first '}' after it, when there are some — or of
 // the whole key. A store key without '{' or '}' has the slot of the Redis
 // key the redis store keeps it under (KeyPrefix + "{" + key + "}").
-func KeySlot(key string) int {
-	if i := strings.IndexByte(key, '{'); i >= 0 {
-		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
-			key = key[i+1 : i+1+j]
-		}
-	}
-	var crc uint16
-	for k := 0; k < len(key); k++ {
-		crc ^= uint16(key[k]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return int(crc) % 16384
-}
+func KeySlot(key string) int { return slot.Of(key) }
 
 // owner returns the master serving slot in nodes, or "".
 func owner(nodes []node, slot int) string {
@@ -428,7 +412,7 @@ func (s *Servers) PrimaryOf(t testing.TB, key string) string {
 // servers every slot is the server's.
 func (s *Servers) SlotOwners(t testing.TB) []string {
 	t.Helper()
-	out := make([]string, 16384)
+	out := make([]string, slot.Count)
 	if !s.cluster {
 		for i := range out {
 			out[i] = s.Addrs[0]
