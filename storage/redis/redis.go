@@ -52,7 +52,7 @@ type Store struct {
 	queuesMu sync.Mutex
 	queues   map[string]*queue
 
-	router router // for the round trips of writes with WAIT
+	router router // for the round trips to one node: writes with WAIT, Scan, Ping
 
 	closeOnce sync.Once
 
@@ -93,6 +93,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.stop, s.cancelStop = context.WithCancel(context.Background())
 	if err := s.ping(ctx); err != nil {
 		s.cancelStop()
+		s.closeNodes()
 		client.Close()
 		return nil, err
 	}
@@ -159,11 +160,12 @@ func (s *Store) Get(ctx context.Context, key, dst []byte) ([]byte, storage.Versi
 }
 
 // Write applies op with one script call (EVALSHA of writeScript) and
-// returns the key's new version, or ErrConflict. With
-// Options.WaitReplicas it then waits for that many replicas (WAIT, on the
-// same connection, in the same round trip) and returns an error wrapping
-// ErrNotReplicated when fewer acknowledge in time. The op's slices are not
-// retained after Write returns. ctx is honoured until the op is sent and
+// returns the key's new version, or ErrConflict: one round trip. With
+// Options.WaitReplicas it also waits for that many replicas (WAIT, sent
+// with the script on one connection) and returns an error wrapping
+// ErrNotReplicated when fewer acknowledge in time: two round trips, the
+// second for the client-side cache. The op's slices are not retained
+// after Write returns. ctx is honoured until the op is sent and
 // while waiting for the answer: a Write that returns ctx's error after
 // sending may or may not have been applied.
 func (s *Store) Write(ctx context.Context, op storage.Op) (storage.Version, error) {
@@ -432,8 +434,9 @@ type Stats struct {
 	Writes, Conflicts uint64
 	// RoundTrips counts the requests the store sent to Redis and waited
 	// for: a Get not answered by the cache is one, a Write one (two with
-	// WaitReplicas and the cache on), a Scan one per batch of keys per
-	// primary, each queue call one or two. Commands pipelined together
+	// WaitReplicas and the cache on), a Scan one plus two per batch of
+	// keys per primary, each queue call one or two (see the package
+	// documentation, # Round trips). Commands pipelined together
 	// count once; rueidis's own retries of reads during a failover are not
 	// counted.
 	RoundTrips uint64
