@@ -20,7 +20,8 @@ import (
 //     CLIENT CACHING, MULTI, PTTL, GET, EXEC);
 //   - Get/nocache: the cache off (one round trip: GET);
 //   - Write: an unconditional set (one round trip: EVALSHA and PTTL);
-//   - Write/conditional: read, then set on condition of the version read;
+//   - Write/conditional: a set on condition of the version the previous
+//     one returned;
 //   - Write/wait1: with WaitReplicas 1 (EVALSHA and WAIT, then PTTL);
 //   - Write/parallel: unconditional sets from GOMAXPROCS*8 goroutines,
 //     pipelined by rueidis on one connection per node.
