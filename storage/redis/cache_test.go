@@ -247,6 +247,9 @@ func TestInvalidationByOtherInstance(t *testing.T) {
 			}
 		}
 	}
+	if n := a.Stats().Invalidations; n < keys {
+		t.Errorf("Stats counted %d invalidations for %d keys written by another store", n, keys)
+	}
 	slices.Sort(delays)
 	t.Logf("another store's write seen after: median %v, p99 %v, max %v (%d keys; %d Gets still saw the old value)",
 		delays[len(delays)/2], delays[len(delays)*99/100], delays[len(delays)-1], keys, stale)

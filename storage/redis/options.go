@@ -56,7 +56,10 @@ type Options struct {
 	Username string
 	Password string
 	// TLS, when set, connects over TLS with this configuration (cloned by
-	// Open). Nil connects in plain TCP.
+	// Open). Nil connects in plain TCP. The nodes of a cluster are reached
+	// at the endpoints they announce (CLUSTER SLOTS: their IP address
+	// unless cluster-preferred-endpoint-type says otherwise), so set
+	// ServerName or use certificates valid for those.
 	TLS *tls.Config
 	// ClientName names the connections (CLIENT SETNAME) and starts the
 	// store's queue consumer name. Zero selects DefaultClientName; no

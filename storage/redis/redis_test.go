@@ -240,3 +240,44 @@ func TestPing(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestCloseEndsNext checks that Close does not wait for a Next blocked on
+// an empty queue: the Next returns ErrClosed, and Close returns.
+func TestCloseEndsNext(t *testing.T) {
+	srv := redistest.Standalone(t)
+	s, err := redis.Open(ctx, redis.Options{Addrs: srv.Addrs, KeyPrefix: redistest.KeyPrefix(t), ClaimAfter: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := s.Queue("empty")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		_, err := q.Next(ctx)
+		done <- err
+	}()
+	<-started
+	// Next blocks in XREADGROUP slices of a second (ClaimAfter/4, at most
+	// 1 s); wait until the server sees it blocked, then close.
+	waitFor(t, "Next to block in XREADGROUP", func() bool {
+		out, err := srv.CLI(srv.Addrs[0], "info", "clients")
+		return err == nil && !strings.Contains(out, "blocked_clients:0\n")
+	})
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, storage.ErrClosed) {
+			t.Fatalf("Next during Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Next still waiting 5 s after Close")
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
