@@ -28,7 +28,7 @@ import (
 //
 // Run it briefly: go test -run XXX -bench Store -benchtime 2000x ./storage/redis
 func BenchmarkStore(b *testing.B) {
-	srv := redistest.Cluster(b)
+	srv := redistest.SharedCluster(b)
 	prefix := redistest.KeyPrefix(b)
 	s := open(b, redis.Options{Addrs: srv.Addrs, KeyPrefix: prefix})
 	value := bytes.Repeat([]byte("x"), 1024)

@@ -58,8 +58,8 @@ func (c *countedConn) Write(b []byte) (int, error) {
 // two with WaitReplicas (script and WAIT on a dedicated connection, then
 // the PTTL on the cached one). Stats.RoundTrips must agree.
 func TestRoundTrips(t *testing.T) {
-	standalone := redistest.Standalone(t)
-	cluster := redistest.Cluster(t)
+	standalone := redistest.SharedStandalone(t)
+	cluster := redistest.SharedCluster(t)
 	tests := []struct {
 		name               string
 		srv                *redistest.Servers
@@ -159,7 +159,7 @@ func TestRoundTrips(t *testing.T) {
 // not at all: its GET count (INFO commandstats) does not move while the
 // store answers a thousand Gets of a key it read before.
 func TestCacheServesWarmReads(t *testing.T) {
-	srv := redistest.Cluster(t)
+	srv := redistest.SharedCluster(t)
 	s := open(t, redis.Options{Addrs: srv.Addrs, KeyPrefix: redistest.KeyPrefix(t)})
 	if _, err := s.Write(ctx, storage.Op{Key: []byte("k"), Value: []byte("v")}); err != nil {
 		t.Fatal(err)
@@ -203,7 +203,7 @@ func TestCacheServesWarmReads(t *testing.T) {
 // polls (for at most 5 s a key) and reports how long that took. Until
 // then it must see exactly the old value.
 func TestInvalidationByOtherInstance(t *testing.T) {
-	srv := redistest.Cluster(t)
+	srv := redistest.SharedCluster(t)
 	prefix := redistest.KeyPrefix(t)
 	a := open(t, redis.Options{Addrs: srv.Addrs, KeyPrefix: prefix})
 	b := open(t, redis.Options{Addrs: srv.Addrs, KeyPrefix: prefix})
@@ -261,7 +261,7 @@ func TestInvalidationByOtherInstance(t *testing.T) {
 // invalidation before the script's answer, on the same connection), so a
 // caller that re-reads after ErrConflict never retries on a stale read.
 func TestConflictRefreshesCache(t *testing.T) {
-	srv := redistest.Cluster(t)
+	srv := redistest.SharedCluster(t)
 	for _, tt := range []struct {
 		name string
 		opts redis.Options
@@ -301,7 +301,7 @@ func TestConflictRefreshesCache(t *testing.T) {
 // re-caching) the same keys through the same store: every Get after a
 // Write returned sees that Write's version or a later one.
 func TestReadYourWritesConcurrent(t *testing.T) {
-	srv := redistest.Cluster(t)
+	srv := redistest.SharedCluster(t)
 	s := open(t, redis.Options{Addrs: srv.Addrs, KeyPrefix: redistest.KeyPrefix(t)})
 	const writers, rounds = 16, 100
 	rctx, stop := context.WithCancel(ctx)

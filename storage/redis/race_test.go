@@ -22,7 +22,7 @@ import (
 // exactly the number of increments made to it, and the writers must have
 // conflicted.
 func TestRacingConditionalCluster(t *testing.T) {
-	srv := redistest.Cluster(t)
+	srv := redistest.SharedCluster(t)
 	prefix := redistest.KeyPrefix(t)
 	const instances, perInstance, increments, keysPerPrimary = 3, 16, 60, 3
 	stores := make([]*redis.Store, instances)

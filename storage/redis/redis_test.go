@@ -38,8 +38,8 @@ func open(t testing.TB, o redis.Options) *redis.Store {
 // servers, as another process would.
 func TestConformance(t *testing.T) {
 	const claimAfter = 300 * time.Millisecond
-	standalone := redistest.Standalone(t)
-	cluster := redistest.Cluster(t)
+	standalone := redistest.SharedStandalone(t)
+	cluster := redistest.SharedCluster(t)
 	configs := []struct {
 		name string
 		srv  *redistest.Servers
@@ -128,7 +128,7 @@ func TestOpenUnreachable(t *testing.T) {
 // slice can change without affecting the store, and Options returns a
 // copy with the defaults.
 func TestOptionsNotShared(t *testing.T) {
-	srv := redistest.Standalone(t)
+	srv := redistest.SharedStandalone(t)
 	addrs := append([]string(nil), srv.Addrs...)
 	s := open(t, redis.Options{Addrs: addrs})
 	addrs[0] = "changed:1"
@@ -146,7 +146,7 @@ func TestOptionsNotShared(t *testing.T) {
 // keys Redis's glob syntax treats specially, on the cluster: each is its
 // own key, and Scan finds exactly them.
 func TestKeysWithBraces(t *testing.T) {
-	srv := redistest.Cluster(t)
+	srv := redistest.SharedCluster(t)
 	s := open(t, redis.Options{Addrs: srv.Addrs, KeyPrefix: redistest.KeyPrefix(t)})
 	keys := []string{"a}b", "a", "{a}", "}", "{", "}{", "a{b}c", "x*", "x?", "x[1]", `x\`, "a}c"}
 	for i, k := range keys {
@@ -193,7 +193,7 @@ func TestKeysWithBraces(t *testing.T) {
 // write is applied on the primary, and Write says it was not replicated
 // enough, after WaitTimeout.
 func TestNotReplicated(t *testing.T) {
-	srv := redistest.Cluster(t)
+	srv := redistest.SharedCluster(t)
 	const timeout = 200 * time.Millisecond
 	s := open(t, redis.Options{Addrs: srv.Addrs, KeyPrefix: redistest.KeyPrefix(t), WaitReplicas: 2, WaitTimeout: timeout})
 	start := time.Now()

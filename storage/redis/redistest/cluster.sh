@@ -14,7 +14,8 @@
 # checking that each still is the redis-server this script started. When
 # OWNER_PID is set, a watchdog stops the servers once that process has
 # exited, so a test binary that dies without cleaning up leaves nothing
-# running.
+# running; when OWNER_REMOVE is set too, the watchdog then removes that
+# folder (the servers' files).
 #
 # The cluster uses a node timeout of 1000 ms, so that a killed primary is
 # failed over in a few seconds, and no persistence (save "", no AOF).
@@ -27,7 +28,7 @@ set -euo pipefail
 cmd=${1:-}
 dir=${2:-}
 if [ -z "$cmd" ] || [ -z "$dir" ]; then
-	sed -n '2,26p' "$0" >&2
+	sed -n '2,28p' "$0" >&2
 	exit 2
 fi
 shift 2
@@ -108,6 +109,7 @@ start_watchdog() {
 	(
 		while kill -0 "$OWNER_PID" 2>/dev/null; do sleep 1; done
 		"$0" stop "$dir"
+		if [ -n "${OWNER_REMOVE:-}" ]; then rm -rf "$OWNER_REMOVE"; fi
 	) </dev/null >/dev/null 2>&1 &
 	echo $! >"$dir/watchdog.pid"
 }

@@ -66,6 +66,7 @@ type Servers struct {
 	cluster bool
 	dir     string // one folder per node, named by port
 	script  string // path of cluster.sh
+	remove  string // folder the watchdog removes when this process exits (shared servers)
 
 	mu   sync.Mutex
 	dead map[string]bool // nodes killed and not restarted
@@ -79,10 +80,53 @@ func Standalone(t testing.TB) *Servers {
 
 // Cluster starts a Redis Cluster of 3 primaries, each with one replica,
 // for the test, and returns once every slot is served and every replica
-// is in sync.
+// is in sync (2–3 s).
 func Cluster(t testing.TB) *Servers {
 	t.Helper()
 	return start(t, true)
+}
+
+// shared holds the servers of SharedCluster and SharedStandalone.
+var shared struct {
+	mu      sync.Mutex
+	servers map[bool]*Servers // by cluster
+}
+
+// SharedCluster returns a cluster like Cluster's, started by the first
+// call in this process and shared by every later one; it stops (and its
+// files are removed) about a second after the process exits. It saves the
+// start-up time of a cluster per test, for tests that only read and write
+// keys: give each its own KeyPrefix, and do not kill, pause or reconfigure
+// its nodes (use Cluster for that).
+func SharedCluster(t testing.TB) *Servers {
+	t.Helper()
+	return sharedServers(t, true)
+}
+
+// SharedStandalone is SharedCluster for a standalone server.
+func SharedStandalone(t testing.TB) *Servers {
+	t.Helper()
+	return sharedServers(t, false)
+}
+
+func sharedServers(t testing.TB, cluster bool) *Servers {
+	t.Helper()
+	Skip(t)
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	if s := shared.servers[cluster]; s != nil {
+		return s
+	}
+	root, err := os.MkdirTemp("", "redistest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := launch(t, cluster, root, true)
+	if shared.servers == nil {
+		shared.servers = map[bool]*Servers{}
+	}
+	shared.servers[cluster] = s
+	return s
 }
 
 var prefixes atomic.Int64
@@ -110,7 +154,20 @@ func Skip(t testing.TB) {
 func start(t testing.TB, cluster bool) *Servers {
 	t.Helper()
 	Skip(t)
-	root := t.TempDir()
+	s := launch(t, cluster, t.TempDir(), false)
+	t.Cleanup(func() {
+		if out, err := s.run(time.Minute, "stop", s.dir); err != nil {
+			t.Errorf("redistest: stop the servers: %v\n%s", err, out)
+		}
+	})
+	return s
+}
+
+// launch starts the servers in root, retrying with other ports when one
+// is taken. With shared, the script's watchdog removes root after it
+// stopped the servers, once this process has exited.
+func launch(t testing.TB, cluster bool, root string, shared bool) *Servers {
+	t.Helper()
 	path := filepath.Join(root, "cluster.sh")
 	if err := os.WriteFile(path, script, 0o755); err != nil {
 		t.Fatal(err)
@@ -126,6 +183,9 @@ func start(t testing.TB, cluster bool) *Servers {
 			t.Fatal(err)
 		}
 		s := &Servers{cluster: cluster, dir: dir, script: path, dead: map[string]bool{}}
+		if shared {
+			s.remove = root
+		}
 		args := []string{"standalone", dir}
 		if cluster {
 			args = []string{"start", dir}
@@ -136,11 +196,6 @@ func start(t testing.TB, cluster bool) *Servers {
 		}
 		out, err := s.run(2*time.Minute, args...)
 		if err == nil {
-			t.Cleanup(func() {
-				if out, err := s.run(time.Minute, "stop", dir); err != nil {
-					t.Errorf("redistest: stop the servers: %v\n%s", err, out)
-				}
-			})
 			return s
 		}
 		var exit *exec.ExitError
@@ -158,6 +213,9 @@ func (s *Servers) run(timeout time.Duration, args ...string) ([]byte, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", append([]string{s.script}, args...)...)
 	cmd.Env = append(os.Environ(), "OWNER_PID="+strconv.Itoa(os.Getpid()))
+	if s.remove != "" {
+		cmd.Env = append(cmd.Env, "OWNER_REMOVE="+s.remove)
+	}
 	return cmd.CombinedOutput()
 }
 

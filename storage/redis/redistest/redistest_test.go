@@ -85,3 +85,21 @@ func TestKeySlot(t *testing.T) {
 		t.Errorf("KeySlot(123456789) = %d, want 12739 (the Redis Cluster spec's example)", got)
 	}
 }
+
+// TestShared checks that SharedCluster and SharedStandalone start their
+// servers once per process.
+func TestShared(t *testing.T) {
+	a, b := redistest.SharedCluster(t), redistest.SharedCluster(t)
+	if a != b || !a.IsCluster() {
+		t.Fatalf("SharedCluster returned %p and %p", a, b)
+	}
+	s := redistest.SharedStandalone(t)
+	if s.IsCluster() || s != redistest.SharedStandalone(t) {
+		t.Fatal("SharedStandalone is not one standalone server")
+	}
+	for _, addr := range append(a.Addrs, s.Addrs...) {
+		if out, err := a.CLI(addr, "ping"); err != nil || out != "PONG" {
+			t.Fatalf("PING %s = %q, %v", addr, out, err)
+		}
+	}
+}
