@@ -71,7 +71,7 @@
 //
 // A store sees its own writes: a Get that starts after a Write returned
 // sees that write or a later one. The store keeps one pipelined
-// connection per node ([Options] sets rueidis's PipelineMultiplex to -1),
+// connection per node (Open sets rueidis's PipelineMultiplex to -1),
 // so a key's Gets and Writes share the connection that holds the key's
 // cache entry. Redis puts an invalidation for a connection in its output
 // when the key changes, before the answers to any later command on it
