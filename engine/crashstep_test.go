@@ -248,13 +248,16 @@ func dumpKeys(t *testing.T, e *Engine) []string {
 	return keys
 }
 
-// crashStore opens the store the crash test runs on: spec is
-// "badger:<dir>". (Other stores add their own prefix.)
+// crashStore opens the store the crash and multi-process tests run on:
+// spec is "badger:<dir>" or "redis:<addr,...>|<key prefix>[|<claim
+// timeout>]" (redis_test.go).
 func crashStore(spec string) (storage.Store, error) {
 	kind, arg, _ := strings.Cut(spec, ":")
 	switch kind {
 	case "badger":
 		return badger.Open(badger.Options{Dir: arg, SyncWrites: true})
+	case "redis":
+		return openRedisSpec(arg)
 	}
 	return nil, fmt.Errorf("unknown store %q", spec)
 }

@@ -439,9 +439,21 @@ func (e *Engine) loadLocked(ctx context.Context, l *lockSet, id string) (*record
 // load reads and decodes the record p/<id>, in whatever state it is, with
 // its version.
 func (e *Engine) load(ctx context.Context, id string) (*record, error) {
+	return e.loadFrom(ctx, id, e.store.Get)
+}
+
+// loadLatest is load bypassing any cache of the store (storage.Cached):
+// for a record whose state decides a write of another key.
+func (e *Engine) loadLatest(ctx context.Context, id string) (*record, error) {
+	return e.loadFrom(ctx, id, func(ctx context.Context, key, dst []byte) ([]byte, storage.Version, error) {
+		return storage.Latest(ctx, e.store, key, dst)
+	})
+}
+
+func (e *Engine) loadFrom(ctx context.Context, id string, get func(ctx context.Context, key, dst []byte) ([]byte, storage.Version, error)) (*record, error) {
 	bufp := e.bufs.Get().(*[]byte)
 	defer e.bufs.Put(bufp)
-	b, v, err := e.store.Get(ctx, []byte(prefixProfile+id), *bufp)
+	b, v, err := get(ctx, []byte(prefixProfile+id), *bufp)
 	if err != nil {
 		return nil, err
 	}
@@ -458,6 +470,12 @@ func (e *Engine) load(ctx context.Context, id string) (*record, error) {
 // getString reads a key holding an id (a claim, a legacy alias).
 func (e *Engine) getString(ctx context.Context, key string) (string, storage.Version, error) {
 	b, v, err := e.store.Get(ctx, []byte(key), nil)
+	return string(b), v, err
+}
+
+// getStringLatest is getString bypassing any cache of the store.
+func (e *Engine) getStringLatest(ctx context.Context, key string) (string, storage.Version, error) {
+	b, v, err := storage.Latest(ctx, e.store, []byte(key), nil)
 	return string(b), v, err
 }
 

@@ -58,4 +58,3 @@ func TestExportedDeclsStandAlone(t *testing.T) {
 		}
 	}
 }
-

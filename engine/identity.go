@@ -223,6 +223,16 @@ func (e *Engine) endIntent(ctx context.Context, kind, id string, v storage.Versi
 	return nil
 }
 
+// abandon ends the intent of an operation whose first step failed with
+// err (nothing of it was written), and returns err. If the intent cannot
+// be removed, the sweep finds nothing to finish and removes it.
+func (e *Engine) abandon(ctx context.Context, kind, id string, iv storage.Version, err error) error {
+	if ierr := e.endIntent(ctx, kind, id, iv); ierr != nil {
+		e.log.Warn("tailor: intent left for the sweep", "kind", kind, "id", id, "err", ierr)
+	}
+	return err
+}
+
 func journalKey(kind, id string) string { return prefixJournal + kind + "/" + id }
 
 // resolveLocked returns the live profile id names — following a forwarder
@@ -248,10 +258,10 @@ func (e *Engine) resolveLocked(ctx context.Context, l *lockSet, id string) (*rec
 			if err := l.need(prefixProfile + rec.Forward); err != nil {
 				return nil, err
 			}
-			// Read from the store, not the cache: whether the forwarder
-			// is valid decides a write of another key (see
+			// Read the latest copy, not a cached one: whether the
+			// forwarder is valid decides a write of another key (see
 			// ownerLocked).
-			b, err := e.load(ctx, rec.Forward)
+			b, err := e.loadLatest(ctx, rec.Forward)
 			if err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return nil, err
 			}
@@ -298,7 +308,7 @@ func (e *Engine) resolveLegacy(ctx context.Context, l *lockSet, id string) (*rec
 	if err := l.need(prefixProfile + survivor); err != nil {
 		return nil, err
 	}
-	b, err := e.load(ctx, survivor)
+	b, err := e.loadLatest(ctx, survivor)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return e.newRecord(id), nil
@@ -314,12 +324,12 @@ func (e *Engine) resolveLegacy(ctx context.Context, l *lockSet, id string) (*rec
 // nil when the claim is absent or dangling (its profile gone, or no longer
 // known as userID), with the claim's version (0 when absent).
 //
-// The profile is read from the store, never from the cache: a claim found
-// dangling is taken over by a write of the claim, which its condition
-// protects only against a change of the claim, not of the profile, so
-// that judgement must rest on the profile as stored. (A cached copy is
-// only ever used for the record the call then writes on condition of
-// the copy's version.)
+// The profile is read as it is stored now, never from the engine's cache
+// nor the store's (storage.Latest): a claim found dangling is taken over
+// by a write of the claim, which its condition protects only against a
+// change of the claim, not of the profile, so that judgement must rest on
+// the profile as stored. (A cached copy is only ever used for the record
+// the call then writes on condition of the copy's version.)
 func (e *Engine) ownerLocked(ctx context.Context, l *lockSet, userID string) (*record, storage.Version, error) {
 	pid, cv, err := e.getString(ctx, prefixUser+userID)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -331,7 +341,7 @@ func (e *Engine) ownerLocked(ctx context.Context, l *lockSet, userID string) (*r
 	if err := l.need(prefixProfile + pid); err != nil {
 		return nil, 0, err
 	}
-	rec, err := e.load(ctx, pid)
+	rec, err := e.loadLatest(ctx, pid)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return nil, cv, nil
@@ -361,7 +371,7 @@ func (e *Engine) bind(ctx context.Context, l *lockSet, rec *record, userID strin
 	}
 	rec.BindPending = true
 	if err := e.writeRecord(ctx, l, rec); err != nil {
-		return nil, nil, err
+		return nil, nil, e.abandon(ctx, kindBind, rec.ID, iv, err)
 	}
 	owner, err := e.claim(ctx, l, rec)
 	if err != nil {
@@ -374,16 +384,8 @@ func (e *Engine) bind(ctx context.Context, l *lockSet, rec *record, userID strin
 	// Another profile won the claim: rec is anonymous after all, and
 	// merges into it.
 	rec.UserID, rec.BindPending = "", false
-	target, after, err := e.merge(ctx, l, rec, owner, true, false)
-	if err != nil {
-		return nil, nil, err
-	}
-	return target, func() error {
-		if err := after(); err != nil {
-			return err
-		}
-		return e.endIntent(ctx, kindBind, rec.ID, iv)
-	}, nil
+	// (merge ends the bind's intent once rec is merge pending.)
+	return e.merge(ctx, l, rec, owner, true, false)
 }
 
 // claim claims u/<rec.UserID> for rec (bind pending), taking over a
@@ -418,19 +420,16 @@ func (e *Engine) finishBind(ctx context.Context, l *lockSet, rec *record) (*reco
 	if err != nil {
 		return nil, err
 	}
-	target := rec
 	if owner != nil {
+		// (mergeNow ends the bind's intent once rec is merge pending.)
 		rec.UserID, rec.BindPending = "", false
-		if target, err = e.mergeNow(ctx, l, rec, owner); err != nil {
-			return nil, err
-		}
-	} else {
-		rec.BindPending = false
-		if err := e.writeRecord(ctx, l, rec); err != nil {
-			return nil, err
-		}
+		return e.mergeNow(ctx, l, rec, owner)
 	}
-	return target, e.endIntent(ctx, kindBind, rec.ID, 0)
+	rec.BindPending = false
+	if err := e.writeRecord(ctx, l, rec); err != nil {
+		return nil, err
+	}
+	return rec, e.endIntent(ctx, kindBind, rec.ID, 0)
 }
 
 // merge merges a, a live anonymous profile (stored or new), into b, the
@@ -448,12 +447,8 @@ func (e *Engine) merge(ctx context.Context, l *lockSet, a, b *record, explicit, 
 	if a.ver == 0 && !explicit {
 		return b, nil, nil // nothing to move, and nobody knows a's id
 	}
-	iv, err := e.beginIntent(ctx, kindMerge, a.ID)
+	iv, err := e.pend(ctx, l, a, b)
 	if err != nil {
-		return nil, nil, err
-	}
-	a.Forward, a.Pending = b.ID, true
-	if err := e.writeRecord(ctx, l, a); err != nil {
 		return nil, nil, err
 	}
 	trimmed := e.absorb(b, a)
@@ -465,16 +460,32 @@ func (e *Engine) merge(ctx context.Context, l *lockSet, a, b *record, explicit, 
 	}, nil
 }
 
+// pend starts the merge of a into b: the merge's intent, then a merge
+// pending, and returns the intent's version. A bind of a that lost its
+// claim to b is over once a is merge pending: its intent goes too, or a
+// failure of a later step would leave it behind for good (the merge's
+// own intent covers what is left).
+func (e *Engine) pend(ctx context.Context, l *lockSet, a, b *record) (storage.Version, error) {
+	iv, err := e.beginIntent(ctx, kindMerge, a.ID)
+	if err != nil {
+		return 0, err
+	}
+	a.Forward, a.Pending = b.ID, true
+	if err := e.writeRecord(ctx, l, a); err != nil {
+		return 0, e.abandon(ctx, kindMerge, a.ID, iv, err)
+	}
+	if err := e.endIntent(ctx, kindBind, a.ID, 0); err != nil {
+		e.log.Warn("tailor: intent left for the sweep", "kind", kindBind, "id", a.ID, "err", err)
+	}
+	return iv, nil
+}
+
 // mergeNow merges a into b as merge does, writing b itself, and finishes
 // the merge: for a merge without events of its own (a lost bind met by
 // another call).
 func (e *Engine) mergeNow(ctx context.Context, l *lockSet, a, b *record) (*record, error) {
-	iv, err := e.beginIntent(ctx, kindMerge, a.ID)
+	iv, err := e.pend(ctx, l, a, b)
 	if err != nil {
-		return nil, err
-	}
-	a.Forward, a.Pending = b.ID, true
-	if err := e.writeRecord(ctx, l, a); err != nil {
 		return nil, err
 	}
 	if _, err := e.finishMerge(ctx, l, a, b); err != nil {
@@ -556,7 +567,7 @@ func absorbReceipt(id string, v storage.Version) uint64 {
 // dropAlias deletes the forwarder p/<id> (or legacy alias m/<id>) when it
 // points to survivor.
 func (e *Engine) dropAlias(ctx context.Context, id, survivor string) error {
-	rec, err := e.load(ctx, id)
+	rec, err := e.loadLatest(ctx, id)
 	switch {
 	case err == nil && rec.Forward == survivor:
 		if err := e.deleteKey(ctx, prefixProfile+id, rec.ver); err != nil {
@@ -565,7 +576,7 @@ func (e *Engine) dropAlias(ctx context.Context, id, survivor string) error {
 	case err != nil && !errors.Is(err, storage.ErrNotFound):
 		return err
 	}
-	to, v, err := e.getString(ctx, prefixMerged+id)
+	to, v, err := e.getStringLatest(ctx, prefixMerged+id)
 	switch {
 	case err == nil && to == survivor:
 		return e.deleteKey(ctx, prefixMerged+id, v)
@@ -589,7 +600,7 @@ func (e *Engine) deleteLocked(ctx context.Context, l *lockSet, rec *record) erro
 	}
 	tomb := &record{ID: rec.ID, Deleted: true, UserID: rec.UserID, Merged: rec.Merged, ver: rec.ver}
 	if err := e.writeRecord(ctx, l, tomb); err != nil {
-		return err
+		return e.abandon(ctx, kindDelete, rec.ID, iv, err)
 	}
 	if err := e.finishDelete(ctx, l, tomb); err != nil {
 		return err
@@ -603,7 +614,7 @@ func (e *Engine) finishDelete(ctx context.Context, l *lockSet, tomb *record) err
 		if err := l.need(prefixUser + tomb.UserID); err != nil {
 			return err
 		}
-		pid, cv, err := e.getString(ctx, prefixUser+tomb.UserID)
+		pid, cv, err := e.getStringLatest(ctx, prefixUser+tomb.UserID)
 		switch {
 		case err == nil && pid == tomb.ID:
 			if err := e.deleteKey(ctx, prefixUser+tomb.UserID, cv); err != nil {
@@ -643,7 +654,7 @@ func (e *Engine) refreshAliases(ctx context.Context, rec *record, now time.Time)
 		}
 	}
 	for _, m := range rec.Merged {
-		fw, err := e.load(ctx, m)
+		fw, err := e.loadLatest(ctx, m)
 		var v storage.Version
 		switch {
 		case errors.Is(err, storage.ErrNotFound):

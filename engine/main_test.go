@@ -10,13 +10,16 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tailorhq/tailor/engine"
+	"github.com/tailorhq/tailor/storage/redis/redistest"
 )
 
 // TestMain fails the package if any goroutine outlives its test run: every
 // engine a test opens is closed by its cleanup, and Close must stop the
-// store's committer, value-log GC and everything Badger started.
+// store's committer, value-log GC and everything Badger started (and,
+// for the Redis tests, the store's client, but for the one rueidis
+// goroutine redistest.IgnoreLeaks describes).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, redistest.IgnoreLeaks...)
 }
 
 // TestCloseStopsGoroutines checks Close itself, not just the end of the

@@ -100,6 +100,28 @@ type Store interface {
 	Close() error
 }
 
+// Cached is implemented by stores whose Get may be answered from a
+// client-side cache that learns of writes by other processes (other
+// instances of the store) a short time after they happen — never later
+// than its own writes: a Get that starts after this instance's Write
+// returned, or after its conditional Write failed with ErrConflict, sees
+// that newer version. Latest reads what is stored when the store answers,
+// bypassing the cache. A caller that decides, from a value it read, to
+// write another key (whose condition cannot protect the decision) reads
+// with Latest; Redis implements it. Stores without a cache need not.
+type Cached interface {
+	Latest(ctx context.Context, key, dst []byte) ([]byte, Version, error)
+}
+
+// Latest reads key from s without any cache: s.Latest when s is Cached,
+// else s.Get.
+func Latest(ctx context.Context, s Store, key, dst []byte) ([]byte, Version, error) {
+	if c, ok := s.(Cached); ok {
+		return c.Latest(ctx, key, dst)
+	}
+	return s.Get(ctx, key, dst)
+}
+
 // Sizer is implemented by stores that can report their size on disk: lsm
 // for the index (Badger's SST files) and vlog for the value log. In-memory
 // stores report zeros. It is optional; callers type-assert a Store to it.

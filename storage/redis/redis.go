@@ -61,7 +61,10 @@ type Store struct {
 	}
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store  = (*Store)(nil)
+	_ storage.Cached = (*Store)(nil)
+)
 
 // Open connects to the Redis servers opts names and returns a Store once
 // every primary answers (within ctx). opts is copied; the caller may reuse
@@ -127,6 +130,17 @@ func (s *Store) redisKey(k []byte) string {
 // after the Write returned; a write by another instance is seen once its
 // invalidation arrives (see the package documentation, # Caching).
 func (s *Store) Get(ctx context.Context, key, dst []byte) ([]byte, storage.Version, error) {
+	return s.get(ctx, key, dst, true)
+}
+
+// Latest is Get without the client-side cache: one round trip, and the
+// value stored at the moment Redis answers, whoever wrote it
+// (storage.Cached).
+func (s *Store) Latest(ctx context.Context, key, dst []byte) ([]byte, storage.Version, error) {
+	return s.get(ctx, key, dst, false)
+}
+
+func (s *Store) get(ctx context.Context, key, dst []byte, cached bool) ([]byte, storage.Version, error) {
 	if !s.enter() {
 		return nil, 0, storage.ErrClosed
 	}
@@ -138,7 +152,12 @@ func (s *Store) Get(ctx context.Context, key, dst []byte) ([]byte, storage.Versi
 		return nil, 0, storage.ErrNotFound
 	}
 	c := s.client
-	r := c.DoCache(ctx, c.B().Get().Key(s.redisKey(key)).Cache(), s.opts.CacheTTL)
+	var r rueidis.RedisResult
+	if cached {
+		r = c.DoCache(ctx, c.B().Get().Key(s.redisKey(key)).Cache(), s.opts.CacheTTL)
+	} else {
+		r = c.Do(ctx, c.B().Get().Key(s.redisKey(key)).Build())
+	}
 	s.stats.gets.Add(1)
 	if r.IsCacheHit() {
 		s.stats.cacheHits.Add(1)

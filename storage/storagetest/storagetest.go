@@ -76,6 +76,7 @@ func Run(t *testing.T, c Config) {
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"RacingConditionalWrites", testRacingConditional},
 		{"RacingCreate", testRacingCreate},
+		{"Latest", testLatest},
 		{"BackupRestore", testBackupRestore},
 		{"CancelledContext", testCancelled},
 		{"CloseTwice", testCloseTwice},

@@ -678,3 +678,29 @@ func testDurable(t *testing.T, c Config) {
 	wantMissing(t, s, "b")
 	mustWrite(t, s, storage.Op{Key: []byte("a"), Value: []byte("1+"), IfVersion: v})
 }
+
+// testLatest checks storage.Latest: it reads what is stored now, even when
+// the reading instance holds an older copy in a cache (storage.Cached) and
+// another instance wrote since.
+func testLatest(t *testing.T, c Config) {
+	stores := instances(t, c)
+	w, r := stores[0], stores[len(stores)-1]
+	mustSet(t, w, "latest", "1")
+	for range 3 { // warm r's cache, if it has one
+		if _, _, err := r.Get(ctx, []byte("latest"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 2; i < 50; i++ {
+		want := strconv.Itoa(i)
+		v := mustWrite(t, w, set("latest", want))
+		got, gv, err := storage.Latest(ctx, r, []byte("latest"), nil)
+		if err != nil || string(got) != want || gv != v {
+			t.Fatalf("Latest after another instance's write %d = %q at %d, %v; want %q at %d", i, got, gv, err, want, v)
+		}
+	}
+	mustWrite(t, w, del("latest"))
+	if _, _, err := storage.Latest(ctx, r, []byte("latest"), nil); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Latest after another instance's delete: %v, want ErrNotFound", err)
+	}
+}

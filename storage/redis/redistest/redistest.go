@@ -41,6 +41,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/tailorhq/tailor/storage/redis/internal/slot"
 )
 
@@ -611,3 +613,12 @@ func (s *Servers) poll(d time.Duration, cond func() bool) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// IgnoreLeaks are the goleak options a package testing against these
+// servers passes to goleak.VerifyTestMain: one rueidis goroutine outlives
+// a closed client. When a topology refresh drops connections (after a
+// failover, or right after connecting, when it drops seed addresses it saw
+// as replicas still loading), the cluster client closes them 5 s later
+// from a goroutine of its own that Close does not wait for (rueidis
+// cluster.go, _refresh).
+var IgnoreLeaks = []goleak.Option{goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2")}
