@@ -1,6 +1,10 @@
 package engine
 
-import "github.com/tailorhq/tailor/storage"
+import (
+	"strings"
+
+	"github.com/tailorhq/tailor/storage"
+)
 
 // The profile cache keeps the encoded records Identify wrote last, with
 // their versions, so that the next call on a busy profile skips the store
@@ -36,7 +40,7 @@ type cacheStripe struct {
 type cacheEntry struct {
 	id   string
 	ver  storage.Version
-	enc  []byte // the record as stored; its array is reused by the next entry in the slot
+	enc  []byte // the record as stored; its array is reused when the profile is written again
 	used uint64
 }
 
@@ -91,6 +95,11 @@ func (e *Engine) cachePut(l *lockSet, id string, v storage.Version, enc []byte) 
 	en := &c.entries[slot]
 	c.bytes += len(enc) - len(en.enc)
 	c.clock++
+	if en.id != id {
+		// A record's id is a substring of its whole decoded record;
+		// keeping it would keep the record.
+		id = strings.Clone(id)
+	}
 	*en = cacheEntry{id: id, ver: v, enc: append(en.enc[:0], enc...), used: c.clock}
 }
 
@@ -100,7 +109,7 @@ func (e *Engine) cacheDrop(l *lockSet, id string) {
 		for i := range c.entries {
 			if en := &c.entries[i]; en.ver != 0 && en.id == id {
 				c.bytes -= len(en.enc)
-				en.ver, en.id, en.enc = 0, "", en.enc[:0]
+				*en = cacheEntry{}
 			}
 		}
 	}
@@ -116,7 +125,7 @@ func (c *cacheStripe) evict() {
 	}
 	en := &c.entries[victim]
 	c.bytes -= len(en.enc)
-	en.ver, en.id, en.enc = 0, "", en.enc[:0]
+	*en = cacheEntry{} // its array goes too: the budget counts what is held
 }
 
 // cacheStripe returns the cache stripe of profile id, or nil when the

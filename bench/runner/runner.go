@@ -86,6 +86,9 @@ type Config struct {
 	// measured over; default 200, negative disables the table.
 	AudienceSample int
 
+	// MemProfile, when set, receives a heap profile (pprof) taken when the
+	// measured phase ends, after a garbage collection.
+	MemProfile io.Writer
 	// CPUProfile, when set, receives a CPU profile (pprof) of the
 	// measured phase only: not the populating, not the audience table.
 	CPUProfile io.Writer
@@ -333,6 +336,12 @@ func drive(ctx context.Context, cfg *Config, rep *report.Report, n int, op func(
 	cpu := CPUTime() - cpu0
 	if cfg.CPUProfile != nil {
 		pprof.StopCPUProfile()
+	}
+	if cfg.MemProfile != nil {
+		runtime.GC()
+		if err := pprof.WriteHeapProfile(cfg.MemProfile); err != nil {
+			return fmt.Errorf("bench: heap profile: %w", err)
+		}
 	}
 	stopProgress()
 	runtime.ReadMemStats(&m1)
