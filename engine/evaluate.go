@@ -62,13 +62,19 @@ func (e *Engine) evaluate(ctx context.Context, rec *record, rs *rules.Set, now t
 			nAud++
 		}
 	}
+	nEntries := 0
 	for _, d := range decs {
 		for _, c := range rs.Experiences[d.Experience].Components {
-			if c.Type == rules.InlineVariable {
+			switch c.Type {
+			case rules.InlineVariable:
 				nChanges++
+			case rules.EntryReplacement:
+				nEntries++
 			}
 		}
 	}
+	// Every experience's variants share one array.
+	entries := make(Variants, 0, nEntries)
 
 	// The Response and its Profile are allocated together.
 	out := &struct {
@@ -99,9 +105,9 @@ func (e *Engine) evaluate(ctx context.Context, rec *record, rs *rules.Set, now t
 		sel := SelectedExperience{
 			ExperienceID: x.ID,
 			VariantIndex: v,
-			Variants:     make(map[string]string, len(x.Components)),
 			Sticky:       x.Sticky,
 		}
+		first := len(entries)
 		for _, c := range x.Components {
 			val := c.Baseline
 			if v > 0 {
@@ -113,7 +119,7 @@ func (e *Engine) evaluate(ctx context.Context, rec *record, rs *rules.Set, now t
 				if val.Hidden {
 					s = ""
 				}
-				sel.Variants[c.Key] = s
+				entries = append(entries, Variant{Key: c.Key, Value: s})
 			case rules.InlineVariable:
 				resp.Changes = append(resp.Changes, Change{
 					Key:   c.Key,
@@ -123,6 +129,7 @@ func (e *Engine) evaluate(ctx context.Context, rec *record, rs *rules.Set, now t
 				})
 			}
 		}
+		sel.Variants = entries[first:len(entries):len(entries)]
 		resp.Experiences = append(resp.Experiences, sel)
 		if persist && rec.markExposed(x.ID, v) {
 			ev.exposures = append(ev.exposures, Exposure{

@@ -187,7 +187,7 @@ experiences:
 	if !ok || x.VariantIndex != 1 {
 		t.Fatalf("experiences %+v", r.Experiences)
 	}
-	if x.Variants["hero"] != "" || x.Variants["entry-c"] != "entry-d" {
+	if hero, _ := x.Variants.Get("hero"); hero != "" || x.Variants[1] != (engine.Variant{Key: "entry-c", Value: "entry-d"}) {
 		t.Errorf("variants %v: hidden must be \"\", key defaults to the baseline id", x.Variants)
 	}
 	got, _ := json.Marshal(r.Changes)
@@ -316,5 +316,34 @@ func TestProfileTTL(t *testing.T) {
 	}
 	if d := e.dump(t); d != "" {
 		t.Errorf("keys left after the TTL:\n%s", d)
+	}
+}
+
+// TestVariantsJSON: Variants encode as the wire format's object (in
+// component order; {} when empty, never null) and decode back.
+func TestVariantsJSON(t *testing.T) {
+	for _, tt := range []struct {
+		v    engine.Variants
+		want string
+	}{
+		{nil, `{}`},
+		{engine.Variants{}, `{}`},
+		{engine.Variants{{Key: "hero", Value: "entry-b"}, {Key: "a\"<", Value: ""}}, `{"hero":"entry-b","a\"\u003c":""}`},
+	} {
+		b, err := json.Marshal(struct {
+			V engine.Variants `json:"variants"`
+		}{tt.v})
+		if err != nil || string(b) != `{"variants":`+tt.want+`}` {
+			t.Errorf("Marshal(%v) = %s, %v; want %s", tt.v, b, err, tt.want)
+		}
+		var back engine.Variants
+		if err := json.Unmarshal([]byte(tt.want), &back); err != nil || len(back) != len(tt.v) {
+			t.Errorf("Unmarshal(%s) = %v, %v", tt.want, back, err)
+		}
+		for _, x := range tt.v {
+			if got, ok := back.Get(x.Key); !ok || got != x.Value {
+				t.Errorf("Unmarshal(%s): %q = %q, %v; want %q", tt.want, x.Key, got, ok, x.Value)
+			}
+		}
 	}
 }

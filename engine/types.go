@@ -2,7 +2,9 @@ package engine
 
 import (
 	"encoding/json"
+	"maps"
 	"net/netip"
+	"slices"
 
 	"github.com/tailorhq/tailor/rules"
 )
@@ -145,10 +147,69 @@ type Profile struct {
 // SelectedExperience is an experience the visitor is in, with the values of
 // its EntryReplacement components by key (hidden variants are "").
 type SelectedExperience struct {
-	ExperienceID string            `json:"experienceId"`
-	VariantIndex int               `json:"variantIndex"`
-	Variants     map[string]string `json:"variants"`
-	Sticky       bool              `json:"sticky"`
+	ExperienceID string   `json:"experienceId"`
+	VariantIndex int      `json:"variantIndex"`
+	Variants     Variants `json:"variants"`
+	Sticky       bool     `json:"sticky"`
+}
+
+// Variants are the values of a selected experience's EntryReplacement
+// components, in the order of its components: the entry id of the chosen
+// variant by component key, "" for a hidden variant. It encodes as the
+// JSON object {key: value} of the wire format (empty: {}). It is a slice
+// rather than a map so that a response does not allocate a map per
+// experience; look a key up with Get.
+type Variants []Variant
+
+// Variant is one component key and its value.
+type Variant struct {
+	Key   string
+	Value string
+}
+
+// Get returns the value of component key and whether the experience has
+// that component.
+func (v Variants) Get(key string) (string, bool) {
+	for _, x := range v {
+		if x.Key == key {
+			return x.Value, true
+		}
+	}
+	return "", false
+}
+
+// MarshalJSON encodes v as a JSON object.
+func (v Variants) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 2+len(v)*48)
+	b = append(b, '{')
+	for i, x := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, x.Key)
+		b = append(b, ':')
+		b = appendJSONString(b, x.Value)
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON decodes a JSON object of strings, in key order.
+func (v *Variants) UnmarshalJSON(b []byte) error {
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*v = (*v)[:0]
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		*v = append(*v, Variant{Key: k, Value: m[k]})
+	}
+	return nil
+}
+
+// appendJSONString appends s as a JSON string (encoding/json's escaping).
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always encodes
+	return append(b, q...)
 }
 
 // ChangeVariable is the only Change type.

@@ -99,7 +99,7 @@ func newView(r *http.Request, title, consent string, u *user, resp *engine.Respo
 		v.State.ProfileID = resp.Profile.ID
 		v.State.Experiences = resp.Experiences
 		for _, x := range resp.Experiences {
-			if id, ok := x.Variants["hero"]; ok {
+			if id, ok := x.Variants.Get("hero"); ok {
 				v.Hero = hero{ExperienceID: x.ExperienceID, VariantIndex: x.VariantIndex, Sticky: x.Sticky, EntryID: id}
 			}
 		}
