@@ -470,21 +470,41 @@ func (d *decoder) str() string {
 // decodeBinary decodes a record of format (recordFormatV2 or
 // recordFormatBinary) from b, the bytes after the format byte.
 func decodeBinary(b []byte, format byte) (*record, error) {
-	d := &decoder{s: string(b)}
 	r := new(record)
+	if err := decodeInto(r, b, format); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// decodeInto is decodeBinary into r, reusing r's maps and the arrays of
+// its histories and exposures (record.scratch) from an earlier decode, so
+// that a pooled record decodes with few allocations. Nothing of r's
+// earlier content may be in use: the maps are cleared and the arrays
+// overwritten.
+func decodeInto(r *record, b []byte, format byte) error {
+	old := *r
+	*r = record{scratch: old.scratch}
+	sc := &r.scratch
+	clear(old.Traits)
+	clear(old.Events)
+	clear(old.Views)
+	clear(old.Sticky)
+	clear(old.Exposed)
+	d := &decoder{s: string(b)}
 	r.ID = d.str()
 	r.StableID = d.str()
 	r.Random = d.float()
 	r.UserID = d.str()
 	if n := d.count(1); n > 0 {
-		r.Merged = make([]string, n)
+		r.Merged = slices.Grow(old.Merged[:0], n)[:n]
 		for i := range r.Merged {
 			r.Merged[i] = d.str()
 		}
 	}
 	r.Created = d.varint()
 	r.Updated = d.varint()
-	r.Traits = d.valueMap(0)
+	r.Traits = d.valueMapInto(old.Traits, 0)
 	d.location(&r.Location)
 	r.Device.Type = d.str()
 	r.Device.OS = d.str()
@@ -504,25 +524,36 @@ func decodeBinary(b []byte, format byte) (*record, error) {
 	d.page(&s.LandingPage)
 	s.Landed = d.bool()
 	s.PastLength = d.varint()
-	r.Events = d.histories()
-	r.Views = d.histories()
+	r.Events = d.histories(old.Events, &sc.events, &sc.eventDays)
+	r.Views = d.histories(old.Views, &sc.views, &sc.viewDays)
 	if n := d.count(3); n > 0 {
-		r.Sticky = make(map[string]Assignment, n)
+		r.Sticky = old.Sticky
+		if r.Sticky == nil {
+			r.Sticky = make(map[string]Assignment, n)
+		}
 		for range n {
 			k := d.str()
 			r.Sticky[k] = Assignment{Variant: d.int(), Bucket: d.int()}
 		}
 	}
 	if n := d.count(2); n > 0 {
-		r.Exposed = make(map[string][]int, n)
+		r.Exposed = old.Exposed
+		if r.Exposed == nil {
+			r.Exposed = make(map[string][]int, n)
+		}
+		ints := sc.exposed[:0]
 		for range n {
 			k := d.str()
-			vs := make([]int, d.count(1))
-			for i := range vs {
-				vs[i] = d.int()
+			nv := d.count(1)
+			start := len(ints)
+			for range nv {
+				ints = append(ints, d.int())
 			}
-			r.Exposed[k] = vs
+			// Capped, so that an append copies rather than writing
+			// into the next experience's variants.
+			r.Exposed[k] = ints[start:len(ints):len(ints)]
 		}
+		sc.exposed = ints
 	}
 	if format >= recordFormatBinary {
 		d.extensions(r)
@@ -530,10 +561,7 @@ func decodeBinary(b []byte, format byte) (*record, error) {
 	if d.err == nil && d.i != len(d.s) {
 		d.err = errCorrupt // trailing bytes
 	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	return r, nil
+	return d.err
 }
 
 // extensions reads the extension block of format 3 into r, skipping
@@ -609,17 +637,24 @@ func (d *decoder) page(p *Page) {
 	p.Title = d.str()
 }
 
-// histories decodes a history map. The histories and their daily counts
-// share two allocations; each Days slice is capped at its length so an
-// append never writes into its neighbour.
-func (d *decoder) histories() map[string]*rules.History {
+// histories decodes a history map into m (cleared; nil: a new one). The
+// histories and their daily counts share two arrays, *hsBuf and *daysBuf,
+// reused from an earlier decode when large enough; each Days slice is
+// capped at its length so an append never writes into its neighbour.
+func (d *decoder) histories(m map[string]*rules.History, hsBuf *[]rules.History, daysBuf *[]rules.DayCount) map[string]*rules.History {
 	n := d.count(5)
 	if n == 0 {
-		return nil
+		return m
 	}
-	m := make(map[string]*rules.History, n)
-	hs := make([]rules.History, n)
-	var days []rules.DayCount
+	if m == nil {
+		m = make(map[string]*rules.History, n)
+	}
+	if cap(*hsBuf) < n {
+		*hsBuf = make([]rules.History, n)
+	}
+	hs := (*hsBuf)[:n]
+	days := (*daysBuf)[:0]
+	defer func() { *daysBuf = days }()
 	for i := range hs {
 		k := d.str()
 		h := &hs[i]
@@ -646,11 +681,19 @@ func (d *decoder) histories() map[string]*rules.History {
 }
 
 func (d *decoder) valueMap(depth int) map[string]any {
+	return d.valueMapInto(nil, depth)
+}
+
+// valueMapInto decodes a map of values into m (cleared; nil: a new one,
+// or nil when the map is empty).
+func (d *decoder) valueMapInto(m map[string]any, depth int) map[string]any {
 	n := d.count(2)
 	if n == 0 {
-		return nil
+		return m
 	}
-	m := make(map[string]any, n)
+	if m == nil {
+		m = make(map[string]any, n)
+	}
 	for range n {
 		k := d.str()
 		m[k] = d.value(depth + 1)

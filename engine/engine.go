@@ -53,6 +53,7 @@ type Engine struct {
 	cache          [stripes]cacheStripe
 	cachePerStripe int
 	bufs           sync.Pool // *[]byte scratch buffers for store reads
+	recs           sync.Pool // *record decoded by loadLocked (lockSet.recs)
 	evals          sync.Pool // *evalState scratch of evaluate
 	encs           sync.Pool // *encoder of profile records
 
@@ -126,6 +127,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 	}
 	e.rules.Store(o.Rules)
 	e.bufs.New = func() any { b := make([]byte, 0, 2048); return &b }
+	e.recs.New = func() any { return new(record) }
 	e.evals.New = func() any { return new(evalState) }
 	e.encs.New = func() any { return &encoder{b: make([]byte, 0, 2048)} }
 	if err := e.startImportQueue(); err != nil {
@@ -420,20 +422,31 @@ func wantsLocation(features []string) bool {
 
 // loadLocked is load for a caller holding the stripe of "p/"+id: it
 // decodes the cached copy when there is one, unless the call writes
-// nothing (l.noCache), which must read what is stored. The caller owns the
-// record.
+// nothing (l.noCache), which must read what is stored. The record comes
+// from the engine's pool and goes back to it when the call's body returns
+// (see lockSet.recs); the caller must keep nothing of it past that.
 func (e *Engine) loadLocked(ctx context.Context, l *lockSet, id string) (*record, error) {
+	rec := e.recs.Get().(*record)
+	l.recs = append(l.recs, rec)
+	var v storage.Version
+	var enc []byte
 	if !l.noCache {
-		if enc, v := e.cacheGet(l, id); enc != nil {
-			rec, err := decodeRecord(enc)
-			if err != nil {
-				return nil, fmt.Errorf("tailor: profile %s: %w", id, err)
-			}
-			rec.ver, rec.stored = v, rec.live()
-			return rec, nil
-		}
+		enc, v = e.cacheGet(l, id)
 	}
-	return e.load(ctx, id)
+	if enc == nil {
+		bufp := e.bufs.Get().(*[]byte)
+		defer e.bufs.Put(bufp)
+		var err error
+		if enc, v, err = e.store.Get(ctx, []byte(prefixProfile+id), *bufp); err != nil {
+			return nil, err
+		}
+		*bufp = enc
+	}
+	if err := decodeRecordInto(rec, enc); err != nil {
+		return nil, fmt.Errorf("tailor: profile %s: %w", id, err)
+	}
+	rec.ver, rec.stored = v, rec.live()
+	return rec, nil
 }
 
 // load reads and decodes the record p/<id>, in whatever state it is, with
@@ -665,6 +678,10 @@ var errRelock = errors.New("tailor: relock")
 type lockSet struct {
 	keys    []string
 	stripes []int
+	// recs are the pooled records the call decoded (loadLocked), given
+	// back when the call's body returns: nothing of them outlives it
+	// (the response copies what it shows, the cache keeps bytes).
+	recs []*record
 	// noCache makes the call read profiles from the store only, for a
 	// call that writes nothing (preflight), whose answer must not rest
 	// on a copy another process may have made stale.
@@ -706,6 +723,11 @@ func (e *Engine) locked(keys []string, fn func(l *lockSet) error) error {
 		for _, s := range l.stripes {
 			e.locks[s].Unlock()
 		}
+		for _, r := range l.recs {
+			e.recs.Put(r)
+		}
+		clear(l.recs)
+		l.recs = l.recs[:0]
 		if err != errRelock {
 			return err
 		}

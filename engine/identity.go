@@ -103,8 +103,11 @@ import (
 
 // maxAttempts bounds how often a call reads and recomputes after a
 // conflicting write by another process before it gives up with
-// ErrOverload.
-const maxAttempts = 10
+// ErrOverload. Two processes hammering one profile each win about half
+// the races, so a call loses them all with odds of 2^-32; the pauses
+// between attempts (jittered, growing to 6.4 ms) bound the wait to about
+// 100 ms.
+const maxAttempts = 32
 
 // maxHops bounds how many forwarding records resolution follows; merges
 // never chain (only anonymous profiles merge, into known ones, and known
@@ -141,7 +144,7 @@ func (e *Engine) retry(ctx context.Context, attempt func() error) error {
 		if n == maxAttempts-1 {
 			return fmt.Errorf("%w: %d conflicting writes by other processes: %v", ErrOverload, maxAttempts, err)
 		}
-		pause := time.Duration(rand.Int64N(int64(100*time.Microsecond) << min(n, 7)))
+		pause := time.Duration(rand.Int64N(int64(100*time.Microsecond) << min(n, 6)))
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():

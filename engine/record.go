@@ -73,6 +73,16 @@ type record struct {
 	// at version ver.
 	stored bool
 	ver    storage.Version
+	// scratch keeps the arrays a pooled record decodes into (decodeInto).
+	scratch recordScratch
+}
+
+// recordScratch are arrays a record's decoded histories and exposures
+// point into, kept for the next decode of a pooled record.
+type recordScratch struct {
+	events, views       []rules.History
+	eventDays, viewDays []rules.DayCount
+	exposed             []int
 }
 
 // live reports whether r is a profile, not a protocol state.
@@ -128,6 +138,24 @@ func cloneRecord(r *record) *record {
 	}
 	c.ver, c.stored = r.ver, r.stored
 	return &c
+}
+
+// decodeRecordInto decodes a stored record of any format into r, reusing
+// r's maps and arrays for the binary formats (decodeInto). It does not
+// keep b.
+func decodeRecordInto(r *record, b []byte) error {
+	if len(b) > 0 && (b[0] == recordFormatV2 || b[0] == recordFormatBinary) {
+		if err := decodeInto(r, b[1:], b[0]); err != nil {
+			return fmt.Errorf("tailor: decode profile: %w", err)
+		}
+		return nil
+	}
+	d, err := decodeRecord(b)
+	if err != nil {
+		return err
+	}
+	*r = *d
+	return nil
 }
 
 // decodeRecord decodes a stored record of any format. It does not keep b.

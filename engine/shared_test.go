@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tailorhq/tailor/engine"
@@ -58,14 +59,26 @@ func TestSharedStoreNoLostUpdate(t *testing.T) {
 	ctx := context.Background()
 	const workers, calls = 8, 500
 	var wg sync.WaitGroup
+	var overloads atomic.Int64
 	errs := make(chan error, workers)
 	for w := range workers {
 		e := es[w%2]
 		wg.Go(func() {
 			for range calls {
-				if _, err := e.Identify(ctx, "hot", engine.Request{Events: []engine.Event{track("tick")}}); err != nil {
-					errs <- err
-					return
+				for {
+					// As a client does with a 429, a call refused with
+					// ErrOverload is sent again; only acknowledged
+					// calls count.
+					_, err := e.Identify(ctx, "hot", engine.Request{Events: []engine.Event{track("tick")}})
+					if errors.Is(err, engine.ErrOverload) {
+						overloads.Add(1)
+						continue
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+					break
 				}
 			}
 		})
@@ -78,6 +91,7 @@ func TestSharedStoreNoLostUpdate(t *testing.T) {
 	for _, e := range es {
 		wantTicks(t, e, "hot", workers*calls)
 	}
+	t.Logf("%d calls refused with ErrOverload and sent again", overloads.Load())
 }
 
 // wantTicks fails t unless profile id tracked "tick" exactly n times: it
