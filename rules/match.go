@@ -1,9 +1,6 @@
 package rules
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
 // ErrMatchLen is returned by Match and MatchOne when matched is not as
 // long as Set.Audiences (or the audience index is out of range).
@@ -116,13 +113,13 @@ func (s *Set) AudienceIndex(id string) int {
 // withoutFastPath returns a Set sharing s's rules whose audiences all run
 // on expr's VM; tests and benchmarks compare the two paths with it.
 func (s *Set) withoutFastPath() *Set {
-	pr := &program{progs: s.prog.progs, order: s.prog.order, ids: s.prog.ids, fast: make([]boolFn, len(s.prog.progs))}
+	pr := &program{progs: s.prog.progs, order: s.prog.order, ids: s.prog.ids, fast: make([]boolFn, len(s.prog.progs)), noFast: true}
 	pr.pool.New = func() any { return pr.newRunner() }
 	return &Set{Audiences: s.Audiences, Experiences: s.Experiences, prog: pr}
 }
 
 func (s *Set) runErr(i int, err error) error {
-	return fmt.Errorf("rules: audience %q: %w", s.Audiences[i].ID, err)
+	return &audienceError{i: i, id: s.Audiences[i].ID, err: err}
 }
 
 // get takes a runner from the pool and loads one call's env into it. The
