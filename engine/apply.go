@@ -50,7 +50,7 @@ func (e *Engine) applyEvents(rec *record, evs []event, rs *rules.Set) (located b
 			}
 		case EventComponent:
 			if ev.ExperienceID != "" && ev.VariantIndex != nil {
-				lockAssignment(rec, rs, ev.ExperienceID, *ev.VariantIndex)
+				lockAssignment(rec, rs, ev.ExperienceID, *ev.VariantIndex, t)
 			}
 		}
 		if c.Locale != "" {
@@ -92,8 +92,9 @@ func (e *Engine) touchSession(rec *record, t int64) {
 }
 
 // lockAssignment stores variant v of a sticky experience as the profile's
-// assignment (a component event reporting what the visitor saw).
-func lockAssignment(rec *record, rs *rules.Set, expID string, v int) {
+// assignment, made at t (a component event reporting what the visitor
+// saw).
+func lockAssignment(rec *record, rs *rules.Set, expID string, v int, t int64) {
 	x := experience(rs, expID)
 	if x == nil || !x.Sticky || v >= x.Variants() {
 		return
@@ -101,7 +102,7 @@ func lockAssignment(rec *record, rs *rules.Set, expID string, v int) {
 	if rec.Sticky == nil {
 		rec.Sticky = make(map[string]Assignment)
 	}
-	rec.Sticky[expID] = Assignment{Variant: v, Bucket: x.BucketVersion}
+	rec.Sticky[expID] = Assignment{Variant: v, Bucket: x.BucketVersion, At: t}
 }
 
 // addHistory records one occurrence of name at t, forgetting the least

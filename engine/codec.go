@@ -20,7 +20,14 @@ import (
 // the same bytes). Trait values are tagged (valueNil ... valueMap). A
 // change to the layout needs a new format byte; decodeRecord keeps
 // reading every format ever written.
-const recordFormatBinary = 2
+//
+// Format 3 adds one varint to each sticky assignment, after its bucket:
+// Assignment.At, when it was made (Unix ms). Format 2, the same layout
+// without it, is still read (At is then 0: not known).
+const (
+	recordFormatBinary   = 3
+	recordFormatBinaryV2 = 2
+)
 
 // Tags of trait values in the binary format.
 const (
@@ -119,6 +126,7 @@ func (e *encoder) record(r *record) error {
 		e.str(k)
 		e.varint(int64(as.Variant))
 		e.varint(int64(as.Bucket))
+		e.varint(as.At)
 	}
 	e.keys = e.keys[:start]
 
@@ -374,7 +382,8 @@ func (d *decoder) str() string {
 	return s
 }
 
-func decodeBinary(b []byte) (*record, error) {
+// decodeBinary decodes a record of format 3, or of format 2 when v2.
+func decodeBinary(b []byte, v2 bool) (*record, error) {
 	d := &decoder{s: string(b)}
 	r := new(record)
 	r.ID = d.str()
@@ -415,7 +424,11 @@ func decodeBinary(b []byte) (*record, error) {
 		r.Sticky = make(map[string]Assignment, n)
 		for range n {
 			k := d.str()
-			r.Sticky[k] = Assignment{Variant: d.int(), Bucket: d.int()}
+			as := Assignment{Variant: d.int(), Bucket: d.int()}
+			if !v2 {
+				as.At = d.varint()
+			}
+			r.Sticky[k] = as
 		}
 	}
 	if n := d.count(2); n > 0 {

@@ -7,11 +7,15 @@ import (
 )
 
 // Assignment is a sticky variant with the bucket version it was drawn
-// under. An assignment whose bucket version is not the experience's
-// current one is ignored (and dropped by Identify).
+// under and when it was made. An assignment whose bucket version is not
+// the experience's current one is ignored (and dropped by Identify).
 type Assignment struct {
 	Variant int `json:"v"`
 	Bucket  int `json:"b"`
+	// At is when the assignment was made (Unix ms): the Identify that
+	// drew it, or the time of the component event that locked it. Zero
+	// for assignments stored before tailor kept the time.
+	At int64 `json:"t,omitempty"`
 }
 
 // Visitor is whom Allocate and Decider.Decide allocate variants for.

@@ -90,7 +90,7 @@ func (e *Engine) evaluate(rec *record, rs *rules.Set, now time.Time, persist boo
 			if rec.Sticky == nil {
 				rec.Sticky = make(map[string]Assignment)
 			}
-			rec.Sticky[x.ID] = Assignment{Variant: v, Bucket: x.BucketVersion}
+			rec.Sticky[x.ID] = Assignment{Variant: v, Bucket: x.BucketVersion, At: nowMs}
 		}
 		sel := SelectedExperience{
 			ExperienceID: x.ID,

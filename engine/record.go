@@ -87,8 +87,8 @@ func decodeRecord(b []byte) (*record, error) {
 		return nil, errRecordFormat
 	}
 	switch b[0] {
-	case recordFormatBinary:
-		r, err := decodeBinary(b[1:])
+	case recordFormatBinary, recordFormatBinaryV2:
+		r, err := decodeBinary(b[1:], b[0] == recordFormatBinaryV2)
 		if err != nil {
 			return nil, fmt.Errorf("tailor: decode profile: %w", err)
 		}
