@@ -16,13 +16,16 @@ import (
 
 // Explanation says why one audience matched a visitor or not.
 type Explanation struct {
-	// Matched is the audience's outcome, exactly as Match gives it.
+	// Matched is the audience's outcome, exactly as Match (or
+	// MatchForced) gives it.
 	Matched bool
+	// Forced reports that the outcome was forced, not evaluated.
+	Forced bool
 	// Err is the run-time error that made the audience not match, if any.
 	Err error
 	// Clause is, for an audience that did not match, the first clause of
 	// its rule that failed, with the values it read; nil when the
-	// audience matched.
+	// audience matched or its outcome was forced.
 	Clause *Clause
 }
 
@@ -53,9 +56,10 @@ type Read struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Explain evaluates every audience over env as Match does, storing the
-// outcomes in matched (len(matched) must be len(s.Audiences)), and returns
-// an Explanation per audience, index as s.Audiences; the error is Match's.
+// Explain evaluates every audience over env as MatchForced does (forced
+// may be nil), storing the outcomes in matched (len(matched) must be
+// len(s.Audiences)), and returns an Explanation per audience, index as
+// s.Audiences; the error is MatchForced's.
 // For each audience that did not match it then evaluates the clauses of
 // its rule one by one to find the first that failed. Clauses and values
 // run on the fast path where it models them and on expr's VM otherwise,
@@ -64,16 +68,16 @@ type Read struct {
 // Explain is for looking into a decision, not for the request path: it
 // allocates, and the first call on a Set compiles every clause once.
 // It is safe for concurrent use; env is only read, during the call.
-func (s *Set) Explain(env *Env, matched []bool) ([]Explanation, error) {
-	return s.explain(env, matched, nil)
+func (s *Set) Explain(env *Env, matched []bool, forced map[int]bool) ([]Explanation, error) {
+	return s.explain(env, matched, forced, nil)
 }
 
 // explainStats counts how often the fast path answered a clause or a
 // read during explain, and how often the VM did; tests check it.
 type explainStats struct{ fast, vm int }
 
-func (s *Set) explain(env *Env, matched []bool, st *explainStats) ([]Explanation, error) {
-	err := s.Match(env, matched)
+func (s *Set) explain(env *Env, matched []bool, forced map[int]bool, st *explainStats) ([]Explanation, error) {
+	err := s.MatchForced(env, matched, forced)
 	if s == nil || s.prog == nil || len(s.Audiences) == 0 {
 		return nil, err
 	}
@@ -91,6 +95,10 @@ func (s *Set) explain(env *Env, matched []bool, st *explainStats) ([]Explanation
 	defer pr.put(r)
 	for i := range out {
 		out[i].Matched = matched[i]
+		if _, ok := forced[i]; ok {
+			out[i].Forced = true
+			continue
+		}
 		for _, e := range errs {
 			if ae, ok := e.(*audienceError); ok && ae.i == i {
 				out[i].Err = ae

@@ -15,8 +15,8 @@ func explainCheck(t *testing.T, s, vmSet *Set, env *Env, st *explainStats) {
 	t.Helper()
 	n := len(s.Audiences)
 	m1, m2 := make([]bool, n), make([]bool, n)
-	e1, err1 := s.explain(env, m1, st)
-	e2, err2 := vmSet.explain(env, m2, nil)
+	e1, err1 := s.explain(env, m1, nil, st)
+	e2, err2 := vmSet.explain(env, m2, nil, nil)
 	if fmt.Sprint(err1) != fmt.Sprint(err2) || fmt.Sprint(m1) != fmt.Sprint(m2) {
 		t.Fatalf("Explain differs from the VM: %v %v vs %v %v", m1, err1, m2, err2)
 	}
@@ -129,7 +129,7 @@ func TestExplainClauses(t *testing.T) {
 	}
 	for _, set := range []*Set{s, s.withoutFastPath()} {
 		m := make([]bool, len(s.Audiences))
-		exps, _ := set.Explain(env, m)
+		exps, _ := set.Explain(env, m, nil)
 		for i, e := range exps {
 			id := s.Audiences[i].ID
 			w := wants[id]
@@ -175,7 +175,7 @@ func TestExplainConcurrent(t *testing.T) {
 	done := make(chan []Explanation)
 	for range 8 {
 		go func() {
-			e, _ := s.Explain(env, make([]bool, len(s.Audiences)))
+			e, _ := s.Explain(env, make([]bool, len(s.Audiences)), nil)
 			done <- e
 		}()
 	}
@@ -189,11 +189,47 @@ func TestExplainConcurrent(t *testing.T) {
 
 func TestExplainEmpty(t *testing.T) {
 	var s *Set
-	if e, err := s.Explain(&Env{}, nil); e != nil || err != nil {
+	if e, err := s.Explain(&Env{}, nil, nil); e != nil || err != nil {
 		t.Errorf("nil Set: %v %v", e, err)
 	}
 	s, _ = Parse("e.yaml", []byte("audiences: []\n"))
-	if e, err := s.Explain(&Env{}, nil); e != nil || err != nil {
+	if e, err := s.Explain(&Env{}, nil, nil); e != nil || err != nil {
 		t.Errorf("empty Set: %v %v", e, err)
+	}
+}
+
+func TestMatchForced(t *testing.T) {
+	s, err := Parse("f.yaml", []byte(`audiences:
+  - id: pro
+    when: traits.plan == "pro"
+  - id: pro-de
+    when: inAudience("pro") && location.countryCode == "DE"
+  - id: not-pro
+    when: not inAudience("pro")
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Traits: map[string]any{"plan": "free"}, Location: Location{CountryCode: "DE"}}
+	m := make([]bool, 3)
+	if err := s.MatchForced(env, m, map[int]bool{0: true}); err != nil || !m[0] || !m[1] || m[2] {
+		t.Errorf("forced in: %v %v", m, err)
+	}
+	if err := s.MatchForced(env, m, map[int]bool{1: false, 2: true}); err != nil || m[0] || m[1] || !m[2] {
+		t.Errorf("forced out: %v %v", m, err)
+	}
+	if err := s.MatchForced(env, m, nil); err != nil || m[0] || m[1] || !m[2] {
+		t.Errorf("none forced: %v %v", m, err)
+	}
+	exps, err := s.Explain(env, m, map[int]bool{0: true})
+	if err != nil || !exps[0].Forced || !exps[0].Matched || exps[0].Clause != nil || exps[1].Forced || !exps[1].Matched {
+		t.Errorf("explain forced: %+v %v", exps, err)
+	}
+	if exps[2].Matched || exps[2].Clause == nil || exps[2].Clause.Expr != `not inAudience("pro")` ||
+		!reflect.DeepEqual(exps[2].Clause.Reads, []Read{{Expr: `inAudience("pro")`, Value: true}}) {
+		t.Errorf("dependent of a forced audience: %+v", exps[2].Clause)
+	}
+	if err := s.MatchForced(env, make([]bool, 1), map[int]bool{0: true}); err != ErrMatchLen {
+		t.Errorf("wrong length: %v", err)
 	}
 }
