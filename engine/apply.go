@@ -13,8 +13,9 @@ import (
 const MaxHistories = 256
 
 // applyEvents updates rec from events sorted by time (SPEC section 3 step 4)
-// and reports whether any event carried a location.
-func (e *Engine) applyEvents(rec *record, evs []event, rs *rules.Set) (located bool) {
+// and reports whether any event carried a location. Component events do
+// not lock what ov forces.
+func (e *Engine) applyEvents(rec *record, evs []event, rs *rules.Set, ov *Overrides) (located bool) {
 	for _, ev := range evs {
 		t := ev.at
 		e.touchSession(rec, t)
@@ -50,7 +51,7 @@ func (e *Engine) applyEvents(rec *record, evs []event, rs *rules.Set) (located b
 			}
 		case EventComponent:
 			if ev.ExperienceID != "" && ev.VariantIndex != nil {
-				lockAssignment(rec, rs, ev.ExperienceID, *ev.VariantIndex, t)
+				lockAssignment(rec, rs, ev.ExperienceID, *ev.VariantIndex, t, ov)
 			}
 		}
 		if c.Locale != "" {
@@ -93,10 +94,10 @@ func (e *Engine) touchSession(rec *record, t int64) {
 
 // lockAssignment stores variant v of a sticky experience as the profile's
 // assignment, made at t (a component event reporting what the visitor
-// saw).
-func lockAssignment(rec *record, rs *rules.Set, expID string, v int, t int64) {
+// saw), unless the variant is forced (see lockable).
+func lockAssignment(rec *record, rs *rules.Set, expID string, v int, t int64, ov *Overrides) {
 	x := experience(rs, expID)
-	if x == nil || !x.Sticky || v >= x.Variants() {
+	if x == nil || !x.Sticky || v >= x.Variants() || !lockable(x, rec, ov) {
 		return
 	}
 	if rec.Sticky == nil {

@@ -27,6 +27,12 @@ type Visitor struct {
 	// Sticky holds the visitor's stored sticky assignments by experience
 	// id; nil means none. It is only read.
 	Sticky map[string]Assignment
+	// UserID and ProfileID are matched against the experiences' qaUsers
+	// (rules.Experience.QAVariant); empty ones match nothing.
+	UserID, ProfileID string
+	// Overrides, when set, force variants and audience outcomes for this
+	// evaluation (QA); it is only read. See Overrides.
+	Overrides *Overrides
 }
 
 // Decision says that a visitor is in one experience and with which
@@ -39,6 +45,10 @@ type Decision struct {
 	// Stored reports that the variant came from a sticky assignment in
 	// Visitor.Sticky rather than from a fresh draw.
 	Stored bool
+	// Reason is why the visitor is in: ReasonDrawn, ReasonSticky (Stored),
+	// or a forced one (ReasonOverride, ReasonQAUser), which Identify
+	// neither stores as sticky nor exposes.
+	Reason Reason
 }
 
 // Allocate decides, for every experience of rs in order (rules order is
@@ -55,45 +65,61 @@ type Decision struct {
 // experience's range, the traffic draw must be below the traffic share, and
 // the distribution draw picks the variant. Draws hash the visitor's
 // StableID, so a visitor gets the same variants on every call and machine.
+// Before all of these, a variant forced by Visitor.Overrides, or listed
+// for the visitor in the experience's qaUsers, is taken as it is.
 //
 // Allocate allocates nothing when dst has room for the decisions. It is
 // safe for concurrent use and only reads its arguments.
 func Allocate(rs *rules.Set, matched []bool, v Visitor, now time.Time, dst []Decision) []Decision {
 	for i := range rs.Experiences {
-		if variant, stored, ok := allocate(&rs.Experiences[i], v, matched, now); ok {
-			dst = append(dst, Decision{Experience: i, Variant: variant, Stored: stored})
+		if variant, why := allocate(&rs.Experiences[i], &v, matched, now); why.In() {
+			dst = append(dst, Decision{Experience: i, Variant: variant, Stored: why == ReasonSticky, Reason: why})
 		}
 	}
 	return dst
 }
 
 // allocate decides whether visitor v is in experience x and with which
-// variant. stored reports that the variant came from a sticky assignment.
-func allocate(x *rules.Experience, v Visitor, matched []bool, now time.Time) (variant int, stored, ok bool) {
-	if x.Status != rules.StatusRunning {
-		return 0, false, false
+// variant, and says why. It is the one place allocation is decided:
+// Identify, Decide and the explanations all go through it.
+func allocate(x *rules.Experience, v *Visitor, matched []bool, now time.Time) (variant int, why Reason) {
+	if v.Overrides != nil {
+		if fv, ok := v.Overrides.Variants[x.ID]; ok && fv >= 0 && fv < x.Variants() {
+			return fv, ReasonOverride
+		}
 	}
-	if (!x.Start.IsZero() && now.Before(x.Start)) || (!x.End.IsZero() && !now.Before(x.End)) {
-		return 0, false, false
+	if len(x.QAUsers) > 0 {
+		if qv, ok := x.QAVariant(v.UserID, v.ProfileID); ok {
+			return qv, ReasonQAUser
+		}
+	}
+	if x.Status != rules.StatusRunning {
+		return 0, ReasonNotRunning
+	}
+	if !x.Start.IsZero() && now.Before(x.Start) {
+		return 0, ReasonNotStarted
+	}
+	if !x.End.IsZero() && !now.Before(x.End) {
+		return 0, ReasonEnded
 	}
 	if x.Sticky && v.Sticky != nil {
 		if as, found := v.Sticky[x.ID]; found && as.Bucket == x.BucketVersion && as.Variant >= 0 && as.Variant < x.Variants() {
-			return as.Variant, true, true
+			return as.Variant, ReasonSticky
 		}
 	}
 	if x.AudienceIndex >= 0 && (x.AudienceIndex >= len(matched) || !matched[x.AudienceIndex]) {
-		return 0, false, false
+		return 0, ReasonAudience
 	}
 	if ns := x.Namespace; ns != nil {
 		d := draw(tagNamespace, ns.ID, 0, v.StableID)
 		if d < ns.Range[0] || d >= ns.Range[1] {
-			return 0, false, false
+			return 0, ReasonNamespace
 		}
 	}
 	if x.Traffic < 1 && draw(tagTraffic, x.ID, x.BucketVersion, v.StableID) >= x.Traffic {
-		return 0, false, false
+		return 0, ReasonTraffic
 	}
-	return pickVariant(x.Distribution, draw(tagDistribution, x.ID, x.BucketVersion, v.StableID)), false, true
+	return pickVariant(x.Distribution, draw(tagDistribution, x.ID, x.BucketVersion, v.StableID)), ReasonDrawn
 }
 
 // Decider evaluates audiences and allocates experiences for one visitor
@@ -122,7 +148,12 @@ func (d *Decider) Decide(rs *rules.Set, env *rules.Env, v Visitor, dst []Decisio
 		d.matched = make([]bool, n)
 	}
 	d.matched = d.matched[:n]
-	err := rs.Match(env, d.matched)
+	var err error
+	if v.Overrides != nil && len(v.Overrides.Audiences) > 0 {
+		err = rs.MatchForced(env, d.matched, v.Overrides.forcedAudiences(rs))
+	} else {
+		err = rs.Match(env, d.matched)
+	}
 	now := env.Now
 	if now.IsZero() {
 		now = time.Now()

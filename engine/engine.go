@@ -199,6 +199,9 @@ func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*
 	}
 	req.identityVerified = takeProofs(evs, e.opts.IdentitySecret, userID)
 	rs := e.rules.Load()
+	if err := checkOverrides(req.Overrides, rs); err != nil {
+		return nil, err
+	}
 
 	id := profileID
 	if id == "" {
@@ -293,7 +296,7 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 		}
 	}
 
-	located := e.applyEvents(target, evs, rs)
+	located := e.applyEvents(target, evs, rs, req.Overrides)
 	if traitsChanged(evs) || target != rec {
 		if err := checkStoredTraits(target.Traits); err != nil {
 			return evaluation{}, err
@@ -302,7 +305,7 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 	if !located {
 		e.locate(ctx, target, req)
 	}
-	out := e.evaluate(target, rs, now, !req.Preflight)
+	out := e.evaluateWith(target, rs, now, !req.Preflight, req.Overrides)
 	if req.Preflight {
 		out.exposures = nil
 		return out, nil
