@@ -56,6 +56,8 @@ type Engine struct {
 	encs           sync.Pool // *encoder of profile records
 
 	queue *importQueue // Import's durable queue and worker (importqueue.go)
+
+	rulesWatch ruleWatchers // OnRulesChange subscribers (watch.go)
 }
 
 // Open opens (creating if needed) an engine storing its profiles in dir,
@@ -156,12 +158,14 @@ func (e *Engine) enter() error {
 func (e *Engine) leave() { e.mu.RUnlock() }
 
 // SetRules atomically replaces the rules in force; nil means none. Calls
-// already running finish with the rules they started with.
+// already running finish with the rules they started with. Functions
+// registered with OnRulesChange are called before it returns.
 func (e *Engine) SetRules(s *rules.Set) {
 	if s == nil {
 		s = &rules.Set{}
 	}
 	e.rules.Store(s)
+	e.rulesWatch.notify(s)
 }
 
 // Rules returns the rules in force. The Set is shared and must not be

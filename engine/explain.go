@@ -104,16 +104,10 @@ type StoredAssignment struct {
 // for example from the admin-only explain endpoint of package httpapi.
 // Safe for concurrent use.
 func (e *Engine) Explain(ctx context.Context, profileID string, ov *Overrides) (*Explanation, error) {
-	if err := e.enter(); err != nil {
+	if err := e.enterProfile(profileID); err != nil {
 		return nil, err
 	}
 	defer e.leave()
-	if err := checkID("profileId", profileID); err != nil {
-		return nil, err
-	}
-	if profileID == "" {
-		return nil, invalid("profileId", "is required")
-	}
 	rs := e.rules.Load()
 	if err := checkOverrides(ov, rs); err != nil {
 		return nil, err

@@ -63,6 +63,22 @@ experiences:
       - {userId: qa-ann, variant: 1}
 `
 
+// exposureLog records the exposures an engine emits.
+type exposureLog struct {
+	mu   sync.Mutex
+	list []engine.Exposure
+}
+
+func (l *exposureLog) option(o *engine.Options) {
+	o.OnExposure = func(x engine.Exposure) { l.mu.Lock(); l.list = append(l.list, x); l.mu.Unlock() }
+}
+
+func (l *exposureLog) all() []engine.Exposure {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.list)
+}
+
 func explainExp(t *testing.T, x *engine.Explanation, id string) engine.ExperienceExplanation {
 	t.Helper()
 	for _, xe := range x.Experiences {
@@ -77,23 +93,20 @@ func explainExp(t *testing.T, x *engine.Explanation, id string) engine.Experienc
 // TestExplainReasons explains one profile against rules that exercise
 // every reason, and checks each with the values behind it.
 func TestExplainReasons(t *testing.T) {
-	var exposures []engine.Exposure
-	var mu sync.Mutex
-	e := open(t, explainRules, func(o *engine.Options) {
-		o.OnExposure = func(x engine.Exposure) { mu.Lock(); exposures = append(exposures, x); mu.Unlock() }
-	})
+	exp := &exposureLog{}
+	e := open(t, explainRules, exp.option)
 	ctx := context.Background()
 	made := e.clock.Now()
 	e.identify(t, "p1", identifyEv("", map[string]any{"plan": "free", "age": 17.0}), track("purchase"))
 	e.clock.Advance(time.Hour)
 
 	before := e.dump(t)
-	nExposed := len(exposures)
+	nExposed := len(exp.all())
 	x, err := e.Explain(ctx, "p1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.dump(t) != before || len(exposures) != nExposed {
+	if e.dump(t) != before || len(exp.all()) != nExposed {
 		t.Fatal("Explain wrote to the store or emitted exposures")
 	}
 	if x.ProfileID != "p1" || x.StableID != "p1" || !x.Time.Equal(e.clock.Now()) {
@@ -284,14 +297,11 @@ func checkDraws(t *testing.T, x *rules.Experience, xe engine.ExperienceExplanati
 // forced is returned, never stored as sticky, never exposed, and not
 // locked by a component event of the same request.
 func TestOverrides(t *testing.T) {
-	var exposures []engine.Exposure
-	var mu sync.Mutex
-	e := open(t, explainRules, func(o *engine.Options) {
-		o.OnExposure = func(x engine.Exposure) { mu.Lock(); exposures = append(exposures, x); mu.Unlock() }
-	})
+	exp := &exposureLog{}
+	e := open(t, explainRules, exp.option)
 	ctx := context.Background()
 	e.identify(t, "p1", identifyEv("", map[string]any{"plan": "free"}))
-	base := len(exposures)
+	base := len(exp.all())
 	stickyBefore, err := e.Explain(ctx, "p1", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -319,8 +329,8 @@ func TestOverrides(t *testing.T) {
 	if !hasAudience(resp.Profile, "pro") || hasAudience(resp.Profile, "pro-de") {
 		t.Errorf("audiences %v", resp.Profile.Audiences)
 	}
-	if len(exposures) != base {
-		t.Errorf("overrides emitted exposures: %+v", exposures[base:])
+	if got := exp.all(); len(got) != base {
+		t.Errorf("overrides emitted exposures: %+v", got[base:])
 	}
 	if resp.Profile.StickyVariants["sticky"] != sv {
 		t.Errorf("the forced variant was stored: %v", resp.Profile.StickyVariants)
@@ -398,11 +408,8 @@ func TestOverrides(t *testing.T) {
 // variant, even of a paused experience; it is not stored, not exposed,
 // and not locked by a component event.
 func TestQAUsers(t *testing.T) {
-	var exposures []engine.Exposure
-	var mu sync.Mutex
-	e := open(t, explainRules+"      - {profileId: qa-device, variant: 1}\n", func(o *engine.Options) {
-		o.OnExposure = func(x engine.Exposure) { mu.Lock(); exposures = append(exposures, x); mu.Unlock() }
-	})
+	exp := &exposureLog{}
+	e := open(t, explainRules+"      - {profileId: qa-device, variant: 1}\n", exp.option)
 	ctx := context.Background()
 	v0 := 0
 	resp := e.identify(t, "p1", identifyEv("qa-ann", nil),
@@ -418,7 +425,7 @@ func TestQAUsers(t *testing.T) {
 	if _, ok := selected(resp, "qa"); ok {
 		t.Error("bob is in the paused experience")
 	}
-	for _, x := range exposures {
+	for _, x := range exp.all() {
 		if x.ExperienceID == "qa" {
 			t.Errorf("QA exposure %+v", x)
 		}
