@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -164,7 +165,7 @@ func TestExplainReasons(t *testing.T) {
 
 	// A new bucket version: the old assignment is history, not current,
 	// and the variant is drawn again, with every draw shown.
-	e.SetRules(mustRules(t, replaceOnce(t, explainRules, "bucketVersion: 2", "bucketVersion: 3")))
+	e.SetRules(mustRules(t, mustReplace(t, explainRules, "bucketVersion: 2", "bucketVersion: 3")))
 	x, err = e.Explain(ctx, "p1", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -192,17 +193,6 @@ func TestExplainReasons(t *testing.T) {
 	if _, err := e.Explain(ctx, "", nil); !errors.Is(err, engine.ErrInvalidInput) {
 		t.Errorf("empty id: %v", err)
 	}
-}
-
-func replaceOnce(t *testing.T, s, old, new string) string {
-	t.Helper()
-	for i := 0; i+len(old) <= len(s); i++ {
-		if s[i:i+len(old)] == old {
-			return s[:i] + new + s[i+len(old):]
-		}
-	}
-	t.Fatalf("%q not in the rules", old)
-	return ""
 }
 
 // TestExplainAgreesWithGet explains many generated profiles against the
@@ -470,4 +460,13 @@ func TestReasonText(t *testing.T) {
 	if engine.Reason(0).In() || !engine.ReasonDrawn.In() || engine.ReasonTraffic.In() || engine.ReasonSticky.Forced() {
 		t.Error("In/Forced")
 	}
+}
+
+// mustReplace replaces the first old in s with new; old must be there.
+func mustReplace(t *testing.T, s, old, new string) string {
+	t.Helper()
+	if !strings.Contains(s, old) {
+		t.Fatalf("%q not found", old)
+	}
+	return strings.Replace(s, old, new, 1)
 }
