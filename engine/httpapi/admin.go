@@ -53,7 +53,7 @@ func hasOverrides(r *http.Request) bool {
 
 // errUnauthorized is the answer to an admin request without the token.
 var errUnauthorized = &apiError{http.StatusUnauthorized, "ERR_UNAUTHORIZED",
-	"this request needs the admin token: Authorization: Bearer <token>"}
+	"this request needs the admin token (Authorization: Bearer and the token)"}
 
 // authorize checks the admin token of a request that needs it. It
 // compares hashes in constant time, so the answer's timing tells nothing
