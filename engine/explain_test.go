@@ -456,6 +456,14 @@ func TestReasonText(t *testing.T) {
 		if err != nil || len(b) == 0 || r.String() == "no reason" {
 			t.Errorf("%d: %q %q %v", r, r.String(), b, err)
 		}
+		var back engine.Reason
+		if err := back.UnmarshalText(b); err != nil || back != r {
+			t.Errorf("%q decodes as %v, %v", b, back, err)
+		}
+	}
+	var r engine.Reason
+	if err := r.UnmarshalText([]byte("perhaps")); err == nil {
+		t.Error("unknown reason decoded")
 	}
 	if engine.Reason(0).In() || !engine.ReasonDrawn.In() || engine.ReasonTraffic.In() || engine.ReasonSticky.Forced() {
 		t.Error("In/Forced")

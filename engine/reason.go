@@ -1,5 +1,7 @@
 package engine
 
+import "fmt"
+
 // Reason says why a visitor is in an experience or not: the step of the
 // allocation (SPEC section 3 step 7) that decided. The zero Reason is no
 // reason (not decided). Reasons encode as the kebab-case words of
@@ -61,4 +63,19 @@ func (r Reason) MarshalText() ([]byte, error) {
 		return []byte(n[1]), nil
 	}
 	return []byte("none"), nil
+}
+
+// UnmarshalText decodes a name MarshalText gives.
+func (r *Reason) UnmarshalText(b []byte) error {
+	if string(b) == "none" {
+		*r = 0
+		return nil
+	}
+	for k, n := range reasonNames {
+		if n[1] == string(b) {
+			*r = k
+			return nil
+		}
+	}
+	return fmt.Errorf("tailor: unknown reason %q", b)
 }
