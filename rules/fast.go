@@ -272,41 +272,25 @@ func (fc *fastCompiler) node(n ast.Node) (cnode, bool) {
 	return cnode{}, false
 }
 
-// kindOf is the kind of the nodes whose closures yield a T.
-func kindOf[T any]() kind {
-	switch any((*T)(nil)).(type) {
-	case *bool:
-		return kBool
-	case *int64:
-		return kInt
-	case *float64:
-		return kFloat
-	case *string:
-		return kStr
-	case *any:
-		return kAny
-	case *val:
-		return kVal
-	}
-	panic("rules: no node kind for this type")
-}
-
-// node returns the node of kind kindOf[T] whose accessor is f.
+// node returns the node whose accessor is f, of the kind of T (kBool for
+// bool, kInt for int64, kFloat, kStr, kAny for any, kVal for val).
 func node[T any](f reader[T]) cnode {
-	c := cnode{kind: kindOf[T]()}
+	var c cnode
 	switch f := any(f).(type) {
 	case boolFn:
-		c.b = f
+		c.kind, c.b = kBool, f
 	case intFn:
-		c.i = f
+		c.kind, c.i = kInt, f
 	case floatFn:
-		c.f = f
+		c.kind, c.f = kFloat, f
 	case strFn:
-		c.s = f
+		c.kind, c.s = kStr, f
 	case anyFn:
-		c.a = f
+		c.kind, c.a = kAny, f
 	case valFn:
-		c.v = f
+		c.kind, c.v = kVal, f
+	default:
+		panic("rules: no node kind for this type")
 	}
 	return c
 }
@@ -785,14 +769,15 @@ type val struct {
 	s string
 }
 
-// valField is the offset in val of the field holding a T.
-func valField[T bool | int64 | float64 | string]() uintptr {
-	switch any((*T)(nil)).(type) {
-	case *bool:
+// valField is the offset in val of the field holding a value of kind k
+// (kBool, kInt, kFloat or kStr).
+func valField(k kind) uintptr {
+	switch k {
+	case kBool:
 		return unsafe.Offsetof(val{}.b)
-	case *int64:
+	case kInt:
 		return unsafe.Offsetof(val{}.i)
-	case *float64:
+	case kFloat:
 		return unsafe.Offsetof(val{}.f)
 	}
 	return unsafe.Offsetof(val{}.s)
@@ -800,7 +785,8 @@ func valField[T bool | int64 | float64 | string]() uintptr {
 
 // asVal reads the T that f yields as a val of T's kind.
 func asVal[T bool | int64 | float64 | string](f reader[T]) valFn {
-	k, off := kindOf[T](), valField[T]()
+	k := node(f).kind
+	off := valField(k)
 	return func(fr *frame) (val, bool) {
 		x, ok := f(fr)
 		v := val{k: k}
