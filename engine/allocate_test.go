@@ -18,8 +18,11 @@ func TestTrafficHoldout(t *testing.T) {
 	const n = 100_000
 	out, variants := 0, [2]int{}
 	for i := range n {
-		v, _, ok := allocate(x, Visitor{StableID: fmt.Sprintf("stable-%d", i)}, nil, time.Now())
-		if !ok {
+		v, why := allocate(x, &Visitor{StableID: fmt.Sprintf("stable-%d", i)}, nil, time.Now())
+		if !why.In() {
+			if why != ReasonTraffic {
+				t.Fatalf("out for %v", why)
+			}
 			out++
 			continue
 		}

@@ -19,8 +19,8 @@ const MaxHistoryBytes = 64 << 10
 
 // applyEvents updates rec from events sorted by time (step 4 of "What
 // Identify does" in the package documentation) and reports whether any
-// event carried a location.
-func (e *Engine) applyEvents(rec *record, evs []event, rs *rules.Set) (located bool) {
+// event carried a location. Component events do not lock what ov forces.
+func (e *Engine) applyEvents(rec *record, evs []event, rs *rules.Set, ov *Overrides) (located bool) {
 	for _, ev := range evs {
 		t := ev.at
 		e.touchSession(rec, t)
@@ -56,7 +56,7 @@ func (e *Engine) applyEvents(rec *record, evs []event, rs *rules.Set) (located b
 			}
 		case EventComponent:
 			if ev.ExperienceID != "" && ev.VariantIndex != nil {
-				lockAssignment(rec, rs, ev.ExperienceID, *ev.VariantIndex)
+				lockAssignment(rec, rs, ev.ExperienceID, *ev.VariantIndex, t, ov)
 			}
 		}
 		if c.Locale != "" {
@@ -98,16 +98,17 @@ func (e *Engine) touchSession(rec *record, t int64) {
 }
 
 // lockAssignment stores variant v of a sticky experience as the profile's
-// assignment (a component event reporting what the visitor saw).
-func lockAssignment(rec *record, rs *rules.Set, expID string, v int) {
+// assignment, made at t (a component event reporting what the visitor
+// saw), unless the variant is forced (see lockable).
+func lockAssignment(rec *record, rs *rules.Set, expID string, v int, t int64, ov *Overrides) {
 	x := experience(rs, expID)
-	if x == nil || !x.Sticky || v >= x.Variants() {
+	if x == nil || !x.Sticky || v >= x.Variants() || !lockable(x, rec, ov) {
 		return
 	}
 	if rec.Sticky == nil {
 		rec.Sticky = make(map[string]Assignment)
 	}
-	rec.Sticky[expID] = Assignment{Variant: v, Bucket: x.BucketVersion}
+	rec.Sticky[expID] = Assignment{Variant: v, Bucket: x.BucketVersion, At: t}
 }
 
 // addHistory records one occurrence of name at t, forgetting the names seen

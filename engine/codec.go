@@ -38,6 +38,7 @@ const (
 	extAbsorbed     = 3 // uvarint count, then uvarints
 	extImports      = 4 // uvarint count, then (uvarint batch, uvarint group) pairs
 	extAliasesUntil = 5 // varint Unix ms
+	extStickyAt     = 6 // uvarint count, then (string experience id, varint Unix ms) pairs: Assignment.At
 )
 
 // Bits of extFlags.
@@ -174,8 +175,14 @@ func (e *encoder) extensions(r *record) {
 	if r.BindPending {
 		flags |= flagBindPending
 	}
+	stickyAt := 0 // assignments whose time is known
+	for _, as := range r.Sticky {
+		if as.At != 0 {
+			stickyAt++
+		}
+	}
 	n := 0
-	for _, present := range [...]bool{r.Forward != "", flags != 0, len(r.Absorbed) > 0, len(r.Imports) > 0, r.AliasesUntil != 0} {
+	for _, present := range [...]bool{r.Forward != "", flags != 0, len(r.Absorbed) > 0, len(r.Imports) > 0, r.AliasesUntil != 0, stickyAt > 0} {
 		if present {
 			n++
 		}
@@ -206,6 +213,19 @@ func (e *encoder) extensions(r *record) {
 	}
 	if r.AliasesUntil != 0 {
 		e.field(extAliasesUntil, func() { e.varint(r.AliasesUntil) })
+	}
+	if stickyAt > 0 {
+		e.field(extStickyAt, func() {
+			e.uvarint(uint64(stickyAt))
+			start := sortedKeys(e, r.Sticky)
+			for _, k := range e.keys[start:] {
+				if at := r.Sticky[k].At; at != 0 {
+					e.str(k)
+					e.varint(at)
+				}
+			}
+			e.keys = e.keys[:start]
+		})
 	}
 }
 
@@ -597,6 +617,15 @@ func (d *decoder) extensions(r *record) {
 			}
 		case extAliasesUntil:
 			r.AliasesUntil = f.varint()
+		case extStickyAt:
+			for range f.count(2) {
+				k := f.str()
+				at := f.varint()
+				if as, ok := r.Sticky[k]; ok {
+					as.At = at
+					r.Sticky[k] = as
+				}
+			}
 		default:
 			f.i = end // a field of a later version
 		}

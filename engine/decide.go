@@ -8,11 +8,15 @@ import (
 )
 
 // Assignment is a sticky variant with the bucket version it was drawn
-// under. An assignment whose bucket version is not the experience's
-// current one is ignored (and dropped by Identify).
+// under and when it was made. An assignment whose bucket version is not
+// the experience's current one is ignored (and dropped by Identify).
 type Assignment struct {
 	Variant int `json:"v"`
 	Bucket  int `json:"b"`
+	// At is when the assignment was made (Unix ms): the Identify that
+	// drew it, or the time of the component event that locked it. Zero
+	// for assignments stored before tailor kept the time.
+	At int64 `json:"t,omitempty"`
 }
 
 // Visitor is whom Allocate and Decider.Decide allocate variants for.
@@ -24,6 +28,12 @@ type Visitor struct {
 	// Sticky holds the visitor's stored sticky assignments by experience
 	// id; nil means none. It is only read.
 	Sticky map[string]Assignment
+	// UserID and ProfileID are matched against the experiences' qaUsers
+	// (rules.Experience.QAVariant); empty ones match nothing.
+	UserID, ProfileID string
+	// Overrides, when set, force variants and audience outcomes for this
+	// evaluation (QA); it is only read. See Overrides.
+	Overrides *Overrides
 }
 
 // Decision says that a visitor is in one experience and with which
@@ -36,6 +46,10 @@ type Decision struct {
 	// Stored reports that the variant came from a sticky assignment in
 	// Visitor.Sticky rather than from a fresh draw.
 	Stored bool
+	// Reason is why the visitor is in: ReasonDrawn, ReasonSticky (Stored),
+	// or a forced one (ReasonOverride, ReasonQAUser), which Identify
+	// neither stores as sticky nor exposes.
+	Reason Reason
 }
 
 // Allocate decides, for every experience of rs in order (rules order is
@@ -53,45 +67,61 @@ type Decision struct {
 // experience's range, the traffic draw must be below the traffic share, and
 // the distribution draw picks the variant. Draws hash the visitor's
 // StableID, so a visitor gets the same variants on every call and machine.
+// Before all of these, a variant forced by Visitor.Overrides, or listed
+// for the visitor in the experience's qaUsers, is taken as it is.
 //
 // Allocate allocates nothing when dst has room for the decisions. It is
 // safe for concurrent use and only reads its arguments.
 func Allocate(rs *rules.Set, matched []bool, v Visitor, now time.Time, dst []Decision) []Decision {
 	for i := range rs.Experiences {
-		if variant, stored, ok := allocate(&rs.Experiences[i], v, matched, now); ok {
-			dst = append(dst, Decision{Experience: i, Variant: variant, Stored: stored})
+		if variant, why := allocate(&rs.Experiences[i], &v, matched, now); why.In() {
+			dst = append(dst, Decision{Experience: i, Variant: variant, Stored: why == ReasonSticky, Reason: why})
 		}
 	}
 	return dst
 }
 
 // allocate decides whether visitor v is in experience x and with which
-// variant. stored reports that the variant came from a sticky assignment.
-func allocate(x *rules.Experience, v Visitor, matched []bool, now time.Time) (variant int, stored, ok bool) {
-	if x.Status != rules.StatusRunning {
-		return 0, false, false
+// variant, and says why. It is the one place allocation is decided:
+// Identify, Decide and the explanations all go through it.
+func allocate(x *rules.Experience, v *Visitor, matched []bool, now time.Time) (variant int, why Reason) {
+	if v.Overrides != nil {
+		if fv, ok := v.Overrides.Variants[x.ID]; ok && fv >= 0 && fv < x.Variants() {
+			return fv, ReasonOverride
+		}
 	}
-	if (!x.Start.IsZero() && now.Before(x.Start)) || (!x.End.IsZero() && !now.Before(x.End)) {
-		return 0, false, false
+	if len(x.QAUsers) > 0 {
+		if qv, ok := x.QAVariant(v.UserID, v.ProfileID); ok {
+			return qv, ReasonQAUser
+		}
+	}
+	if x.Status != rules.StatusRunning {
+		return 0, ReasonNotRunning
+	}
+	if !x.Start.IsZero() && now.Before(x.Start) {
+		return 0, ReasonNotStarted
+	}
+	if !x.End.IsZero() && !now.Before(x.End) {
+		return 0, ReasonEnded
 	}
 	if x.Sticky && v.Sticky != nil {
 		if as, found := v.Sticky[x.ID]; found && as.Bucket == x.BucketVersion && as.Variant >= 0 && as.Variant < x.Variants() {
-			return as.Variant, true, true
+			return as.Variant, ReasonSticky
 		}
 	}
 	if x.AudienceIndex >= 0 && (x.AudienceIndex >= len(matched) || !matched[x.AudienceIndex]) {
-		return 0, false, false
+		return 0, ReasonAudience
 	}
 	if ns := x.Namespace; ns != nil {
 		d := draw(tagNamespace, ns.ID, 0, v.StableID)
 		if d < ns.Range[0] || d >= ns.Range[1] {
-			return 0, false, false
+			return 0, ReasonNamespace
 		}
 	}
 	if x.Traffic < 1 && draw(tagTraffic, x.ID, x.BucketVersion, v.StableID) >= x.Traffic {
-		return 0, false, false
+		return 0, ReasonTraffic
 	}
-	return pickVariant(x.Distribution, draw(tagDistribution, x.ID, x.BucketVersion, v.StableID)), false, true
+	return pickVariant(x.Distribution, draw(tagDistribution, x.ID, x.BucketVersion, v.StableID)), ReasonDrawn
 }
 
 // Decider evaluates audiences and allocates experiences for one visitor
@@ -129,7 +159,11 @@ func (d *Decider) DecideContext(ctx context.Context, rs *rules.Set, env *rules.E
 		d.matched = make([]bool, n)
 	}
 	d.matched = d.matched[:n]
-	err := rs.MatchContext(ctx, env, d.matched)
+	var forced map[int]bool
+	if v.Overrides != nil && len(v.Overrides.Audiences) > 0 {
+		forced = v.Overrides.forcedAudiences(rs)
+	}
+	err := rs.MatchForcedContext(ctx, env, d.matched, forced)
 	now := env.Now
 	if now.IsZero() {
 		now = time.Now()

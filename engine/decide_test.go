@@ -62,33 +62,33 @@ func TestAllocate(t *testing.T) {
 		want    []engine.Decision
 	}{
 		{"audience matched", pro, nil, []engine.Decision{
-			{Experience: idx("pro-only"), Variant: 1},
-			{Experience: idx("sticky"), Variant: 0},
-			{Experience: idx("everyone"), Variant: 2},
+			{Experience: idx("pro-only"), Variant: 1, Reason: engine.ReasonDrawn},
+			{Experience: idx("sticky"), Variant: 0, Reason: engine.ReasonDrawn},
+			{Experience: idx("everyone"), Variant: 2, Reason: engine.ReasonDrawn},
 		}},
 		{"audience not matched", nobody, nil, []engine.Decision{
-			{Experience: idx("everyone"), Variant: 2},
+			{Experience: idx("everyone"), Variant: 2, Reason: engine.ReasonDrawn},
 		}},
 		{"stored assignment wins over audience and distribution", nobody,
 			map[string]engine.Assignment{"sticky": {Variant: 2, Bucket: 2}}, []engine.Decision{
-				{Experience: idx("sticky"), Variant: 2, Stored: true},
-				{Experience: idx("everyone"), Variant: 2},
+				{Experience: idx("sticky"), Variant: 2, Stored: true, Reason: engine.ReasonSticky},
+				{Experience: idx("everyone"), Variant: 2, Reason: engine.ReasonDrawn},
 			}},
 		{"assignment of an older bucket is ignored", pro,
 			map[string]engine.Assignment{"sticky": {Variant: 2, Bucket: 1}}, []engine.Decision{
-				{Experience: idx("pro-only"), Variant: 1},
-				{Experience: idx("sticky"), Variant: 0},
-				{Experience: idx("everyone"), Variant: 2},
+				{Experience: idx("pro-only"), Variant: 1, Reason: engine.ReasonDrawn},
+				{Experience: idx("sticky"), Variant: 0, Reason: engine.ReasonDrawn},
+				{Experience: idx("everyone"), Variant: 2, Reason: engine.ReasonDrawn},
 			}},
 		{"out-of-range assignments are ignored", pro,
 			map[string]engine.Assignment{"sticky": {Variant: 3, Bucket: 2}, "pro-only": {Variant: -1}}, []engine.Decision{
-				{Experience: idx("pro-only"), Variant: 1},
-				{Experience: idx("sticky"), Variant: 0},
-				{Experience: idx("everyone"), Variant: 2},
+				{Experience: idx("pro-only"), Variant: 1, Reason: engine.ReasonDrawn},
+				{Experience: idx("sticky"), Variant: 0, Reason: engine.ReasonDrawn},
+				{Experience: idx("everyone"), Variant: 2, Reason: engine.ReasonDrawn},
 			}},
 		{"assignments of non-sticky experiences are ignored", nobody,
 			map[string]engine.Assignment{"pro-only": {Variant: 1}}, []engine.Decision{
-				{Experience: idx("everyone"), Variant: 2},
+				{Experience: idx("everyone"), Variant: 2, Reason: engine.ReasonDrawn},
 			}},
 	}
 	for _, tt := range tests {

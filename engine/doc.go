@@ -177,6 +177,38 @@
 // alone, for audience outcomes computed elsewhere. engine/PERF.md has the
 // figures.
 //
+// # Explanations
+//
+// [Engine.Explain] says why a stored profile gets what it gets, evaluating
+// exactly as Identify would now but writing nothing: every audience,
+// matched or not, with the first clause of each unmatched rule that
+// failed and the values it read ([rules.Set.Explain]); every experience,
+// in or out, with its [Reason] (not running, before start, after end,
+// audience not matched, outside the namespace range, held out by traffic,
+// kept from a sticky assignment, drawn, QA user, override) and the draws,
+// distribution or [StoredAssignment] behind it; and the profile's sticky
+// assignments with their bucket version and when each was made
+// ([Assignment].At). The allocation step itself returns the reason, so an
+// explanation cannot disagree with Identify.
+//
+// # QA overrides and QA users
+//
+// [Request].Overrides forces variants and audience outcomes for one
+// request ([Overrides]), so a tester sees a variant on the real page
+// before launch; a rules file's qaUsers list visitors (by userId or
+// profile id) who always get one variant ([rules.QAUser]). Both come
+// before every other allocation step, are never stored as sticky
+// assignments and never emit exposures. The HTTP API serves overrides and
+// explanations only with its admin token (package engine/httpapi).
+//
+// # Flag SDKs
+//
+// [Engine.Evaluate] resolves a profile's decisions with traits given for
+// that evaluation only and writes nothing; [Engine.Expose] then records
+// what was shown, emitted once like Identify's exposures; and
+// [Engine.OnRulesChange] reports [Engine.SetRules]. Package
+// engine/openfeature builds an OpenFeature provider on them.
+//
 // # Concurrency and durability
 //
 // An [Engine] is safe for concurrent use. Calls on one profile serialize on

@@ -62,6 +62,8 @@ type Engine struct {
 	stopSweep     chan struct{} // closed by Close to stop the sweep goroutine
 	stopSweepOnce sync.Once
 	sweeping      sync.WaitGroup
+
+	rulesWatch ruleWatchers // OnRulesChange subscribers (watch.go)
 }
 
 // Open opens (creating if needed) an engine storing its profiles in dir,
@@ -202,12 +204,14 @@ func (e *Engine) enter() error {
 func (e *Engine) leave() { e.mu.RUnlock() }
 
 // SetRules atomically replaces the rules in force; nil means none. Calls
-// already running finish with the rules they started with.
+// already running finish with the rules they started with. Functions
+// registered with OnRulesChange are called before it returns.
 func (e *Engine) SetRules(s *rules.Set) {
 	if s == nil {
 		s = &rules.Set{}
 	}
 	e.rules.Store(s)
+	e.rulesWatch.notify(s)
 }
 
 // Rules returns the rules in force. The Set is shared and must not be
@@ -245,6 +249,9 @@ func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*
 	}
 	req.identityVerified = takeProofs(evs, e.opts.IdentitySecret, userID)
 	rs := e.rules.Load()
+	if err := checkOverrides(req.Overrides, rs); err != nil {
+		return nil, err
+	}
 
 	id := profileID
 	if id == "" {
@@ -337,7 +344,7 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 				// try it on copies first, so that a request the
 				// outcome would refuse writes nothing.
 				t, _, _ := op(cloneRecord(rec), cloneRecord(owner), true)
-				e.applyEvents(t, evs, rs)
+				e.applyEvents(t, evs, rs, req.Overrides)
 				if err := checkStoredTraits(t.Traits); err != nil {
 					return evaluation{}, err
 				}
@@ -351,7 +358,7 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 		return evaluation{}, nil // applied before a crash, or by another worker
 	}
 
-	located := e.applyEvents(target, evs, rs)
+	located := e.applyEvents(target, evs, rs, req.Overrides)
 	if traitsChanged(evs) || target != rec {
 		if err := checkStoredTraits(target.Traits); err != nil {
 			return evaluation{}, err
@@ -360,7 +367,7 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 	if !located {
 		e.locate(ctx, target, req)
 	}
-	out := e.evaluate(ctx, target, rs, now, !req.Preflight)
+	out := e.evaluateWith(ctx, target, rs, now, !req.Preflight, req.Overrides)
 	if err := ctx.Err(); err != nil {
 		return evaluation{}, err // the deadline passed during evaluation
 	}

@@ -29,11 +29,13 @@ type evalState struct {
 // Once ctx is done the audiences not yet evaluated do not match: callers
 // check ctx.Err() afterwards and return it rather than the evaluation.
 func (e *Engine) evaluate(ctx context.Context, rec *record, rs *rules.Set, now time.Time, persist bool) evaluation {
-	st := e.evals.Get().(*evalState)
-	defer e.evals.Put(st)
-	session := rec.Session.wire()
-	jurisdiction := Jurisdiction(rec.Location.CountryCode, rec.Location.RegionCode)
-	st.env = rules.Env{
+	return e.evaluateWith(ctx, rec, rs, now, persist, nil)
+}
+
+// envOf is the rule environment of rec at time now; session is
+// rec.Session.wire(). It shares rec's maps.
+func envOf(rec *record, session Session, now time.Time) rules.Env {
+	return rules.Env{
 		Traits:       rec.Traits,
 		Location:     rec.Location,
 		Session:      session,
@@ -42,13 +44,28 @@ func (e *Engine) evaluate(ctx context.Context, rec *record, rs *rules.Set, now t
 		Device:       rec.Device,
 		UserID:       rec.UserID,
 		Locale:       rec.Locale,
-		Jurisdiction: jurisdiction,
+		Jurisdiction: Jurisdiction(rec.Location.CountryCode, rec.Location.RegionCode),
 		Random:       rec.Random,
 		Now:          now,
 		Events:       rec.Events,
 		Views:        rec.Views,
 	}
-	decs, err := st.decider.DecideContext(ctx, rs, &st.env, Visitor{StableID: rec.StableID, Sticky: rec.Sticky}, st.decs[:0])
+}
+
+// visitorOf is whom rec's experiences are allocated for.
+func visitorOf(rec *record, ov *Overrides) Visitor {
+	return Visitor{StableID: rec.StableID, Sticky: rec.Sticky, UserID: rec.UserID, ProfileID: rec.ID, Overrides: ov}
+}
+
+// evaluateWith is evaluate with the request's overrides (nil for none):
+// forced variants are neither stored as sticky nor exposed.
+func (e *Engine) evaluateWith(ctx context.Context, rec *record, rs *rules.Set, now time.Time, persist bool, ov *Overrides) evaluation {
+	st := e.evals.Get().(*evalState)
+	defer e.evals.Put(st)
+	session := rec.Session.wire()
+	st.env = envOf(rec, session, now)
+	jurisdiction := st.env.Jurisdiction
+	decs, err := st.decider.DecideContext(ctx, rs, &st.env, visitorOf(rec, ov), st.decs[:0])
 	st.decs = decs
 	st.env = rules.Env{} // drop references to rec
 	if err != nil && ctx.Err() == nil {
@@ -96,16 +113,17 @@ func (e *Engine) evaluate(ctx context.Context, rec *record, rs *rules.Set, now t
 	for _, d := range decs {
 		x := &rs.Experiences[d.Experience]
 		v := d.Variant
-		if persist && x.Sticky && !d.Stored {
+		forced := d.Reason.Forced()
+		if persist && x.Sticky && !d.Stored && !forced {
 			if rec.Sticky == nil {
 				rec.Sticky = make(map[string]Assignment)
 			}
-			rec.Sticky[x.ID] = Assignment{Variant: v, Bucket: x.BucketVersion}
+			rec.Sticky[x.ID] = Assignment{Variant: v, Bucket: x.BucketVersion, At: nowMs}
 		}
 		sel := SelectedExperience{
 			ExperienceID: x.ID,
 			VariantIndex: v,
-			Sticky:       x.Sticky,
+			Sticky:       x.Sticky && !forced,
 		}
 		first := len(entries)
 		for _, c := range x.Components {
@@ -131,7 +149,7 @@ func (e *Engine) evaluate(ctx context.Context, rec *record, rs *rules.Set, now t
 		}
 		sel.Variants = entries[first:len(entries):len(entries)]
 		resp.Experiences = append(resp.Experiences, sel)
-		if persist && rec.markExposed(x.ID, v) {
+		if persist && !forced && rec.markExposed(x.ID, v) {
 			ev.exposures = append(ev.exposures, Exposure{
 				ProfileID: rec.ID, ExperienceID: x.ID, VariantIndex: v, Time: nowMs,
 			})

@@ -118,6 +118,10 @@ type Request struct {
 	// id with traits.userHash (see UserHash) before they can bind it or
 	// reach that user's profile.
 	Untrusted bool `json:"-"`
+	// Overrides, when set, force variants and audience outcomes for this
+	// request only (QA); see Overrides. Identify refuses ids the rules in
+	// force do not have.
+	Overrides *Overrides `json:"-"`
 
 	identityVerified bool // set by Identify from the events' userHash
 	admitted         bool // IdentifyBatch already admitted the profile (overload.go)

@@ -11,8 +11,6 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
-	"github.com/expr-lang/expr/checker"
-	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
 	"go.yaml.in/yaml/v3"
@@ -60,6 +58,13 @@ type program struct {
 	memoSlots int
 	ids       map[string]int
 	pool      sync.Pool // of *runner
+
+	// noFast makes every audience, clause and read run on the VM (tests
+	// compare the paths with it); explained holds the clause trees
+	// Explain builds on first use.
+	noFast      bool
+	explainOnce sync.Once
+	explained   *explainProg
 }
 
 // runner is one goroutine's evaluation state: a VM and an environment box
@@ -130,17 +135,12 @@ func (pr *program) compileFast(s *Set) {
 	trees := make([]ast.Node, len(s.Audiences))
 	fc := &fastCompiler{counts: map[string]int{}, slots: map[string]int{}}
 	for i, a := range s.Audiences {
-		config := conf.CreateNew()
-		for _, op := range []expr.Option{expr.Env(vmEnv{}), expr.AsBool(), expr.Patch(&rewriter{ids: pr.ids})} {
-			op(config)
-		}
-		config.Check()
-		tree, err := checker.ParseCheck(a.When, config)
+		tree, err := checkTree(a.When, pr.ids, true)
 		if err != nil {
 			continue // cannot happen after expr.Compile succeeded; the VM runs it
 		}
-		trees[i] = tree.Node
-		fc.count(tree.Node)
+		trees[i] = tree
+		fc.count(tree)
 	}
 	pr.fast = make([]boolFn, len(s.Audiences))
 	for i, t := range trees {

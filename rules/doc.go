@@ -143,4 +143,31 @@
 // of a type the closures do not model, so results and errors are always
 // expr's. [Set.Compiled] tells which audiences are compiled, and
 // [Set.MatchOne] evaluates one audience alone to measure its cost.
+// [Set.MatchForced] is Match with some outcomes forced (QA overrides);
+// the audiences that read a forced one see the forced outcome.
+//
+// # Explanations
+//
+// [Set.Explain] evaluates like Match and, for each audience that did not
+// match, the [Clause] that failed first: the rule is split at && and ||
+// (and, or) and its operands evaluated in expr's order, each with the
+// values it read (field chains such as traits.org.tier, helper calls,
+// inAudience results). Clauses and reads are compiled for the fast path
+// and the VM on the first Explain of a Set, never on Match's path, and
+// the two paths agree (the differential tests compare them clause by
+// clause).
+//
+// # QA users
+//
+// An experience may list qaUsers, visitors who always get one variant:
+//
+//	qaUsers:
+//	  - {userId: qa-ann, variant: 1}
+//	  - {profileId: 5f0c2a9e, variant: 0}
+//
+// Each entry has exactly one of userId and profileId and a variant index
+// of the experience (0 is the baseline); a visitor listed twice is an
+// error. [Experience.QAVariant] looks a visitor up; the engine gives the
+// variant before any other check, never stores it as sticky and never
+// exposes it.
 package rules

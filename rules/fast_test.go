@@ -8,8 +8,11 @@ import (
 )
 
 // diffStats counts how often the fast path answered and how often it
-// handed an evaluation to the VM.
-type diffStats struct{ fast, bail int }
+// handed an evaluation to the VM, for audiences and for explanations.
+type diffStats struct {
+	fast, bail int
+	explain    explainStats
+}
 
 // diffCheck evaluates every audience of s over env on both paths: the VM
 // (authoritative) and each fast closure, which must either bail or give
@@ -49,6 +52,7 @@ func diffCheck(t *testing.T, s, vmSet *Set, env *Env, st *diffStats) {
 	if fmt.Sprint(m1) != fmt.Sprint(m2) || fmt.Sprint(err1) != fmt.Sprint(err2) {
 		t.Fatalf("Match differs:\nfast %v %v\nvm   %v %v", m1, err1, m2, err2)
 	}
+	explainCheck(t, s, vmSet, env, &st.explain)
 }
 
 // shapes holds every expression shape the fast path handles, and some it
@@ -203,9 +207,12 @@ func TestFastPathShapes(t *testing.T) {
 	for k := range iterations(800) {
 		diffCheck(t, s, vmSet, genEnv(r, k%2 == 1), &st)
 	}
-	t.Logf("fast answers %d, bails %d", st.fast, st.bail)
+	t.Logf("fast answers %d, bails %d; explanations: fast %d, VM %d", st.fast, st.bail, st.explain.fast, st.explain.vm)
 	if st.fast < 5*st.bail {
 		t.Errorf("fast path bails too often: %d answers, %d bails", st.fast, st.bail)
+	}
+	if st.explain.fast < 5*st.explain.vm {
+		t.Errorf("explanations fall back to the VM too often: %+v", st.explain)
 	}
 }
 
@@ -233,8 +240,8 @@ func TestFastPathGenerated(t *testing.T) {
 				diffCheck(t, s, vmSet, genEnv(r, true), &odd)
 			}
 		}
-		if plain.bail != 0 {
-			t.Errorf("seed %d: %d bails on well-typed profiles", seed, plain.bail)
+		if plain.bail != 0 || plain.explain.vm != 0 || plain.explain.fast == 0 {
+			t.Errorf("seed %d: %d bails, %+v explanations on well-typed profiles", seed, plain.bail, plain.explain)
 		}
 		t.Logf("seed %d: plain %+v, odd %+v", seed, plain, odd)
 	}

@@ -260,6 +260,10 @@ func TestParseJSONMatchesYAML(t *testing.T) {
 		}
 		for i := range c.Experiences {
 			c.Experiences[i].Pos = Pos{}
+			c.Experiences[i].QAUsers = append([]QAUser(nil), c.Experiences[i].QAUsers...)
+			for j := range c.Experiences[i].QAUsers {
+				c.Experiences[i].QAUsers[j].Pos = Pos{}
+			}
 		}
 		return c
 	}

@@ -3,7 +3,6 @@ package rules
 import (
 	"context"
 	"errors"
-	"fmt"
 )
 
 // ErrMatchLen is returned by Match and MatchOne when matched is not as
@@ -44,6 +43,13 @@ const ctxCheckSteps = 10_000
 // it). One audience's evaluation is not interrupted; its cost is bounded by
 // [MaxCost].
 func (s *Set) MatchContext(ctx context.Context, env *Env, matched []bool) error {
+	return s.matchForced(ctx, env, matched, nil)
+}
+
+// matchForced is MatchContext where the audiences in forced take the
+// outcome forced gives them instead of being evaluated (the audiences that
+// read them with inAudience see the forced outcome).
+func (s *Set) matchForced(ctx context.Context, env *Env, matched []bool, forced map[int]bool) error {
 	if s == nil || s.prog == nil {
 		switch {
 		case s == nil || len(s.Audiences) == 0:
@@ -71,6 +77,10 @@ func (s *Set) MatchContext(ctx context.Context, env *Env, matched []bool) error 
 				break
 			}
 			since = 0
+		}
+		if v, ok := forced[i]; ok {
+			matched[i] = v
+			continue
 		}
 		since += pr.costs[i]
 		ok, err := r.eval(pr, i)
@@ -145,13 +155,13 @@ func (s *Set) AudienceIndex(id string) int {
 // withoutFastPath returns a Set sharing s's rules whose audiences all run
 // on expr's VM; tests and benchmarks compare the two paths with it.
 func (s *Set) withoutFastPath() *Set {
-	pr := &program{progs: s.prog.progs, order: s.prog.order, costs: s.prog.costs, ids: s.prog.ids, fast: make([]boolFn, len(s.prog.progs))}
+	pr := &program{progs: s.prog.progs, order: s.prog.order, costs: s.prog.costs, ids: s.prog.ids, fast: make([]boolFn, len(s.prog.progs)), noFast: true}
 	pr.pool.New = func() any { return pr.newRunner() }
 	return &Set{Audiences: s.Audiences, Experiences: s.Experiences, prog: pr}
 }
 
 func (s *Set) runErr(i int, err error) error {
-	return fmt.Errorf("rules: audience %q: %w", s.Audiences[i].ID, err)
+	return &audienceError{i: i, id: s.Audiences[i].ID, err: err}
 }
 
 // get takes a runner from the pool and loads one call's env into it. The

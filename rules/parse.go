@@ -369,7 +369,7 @@ func (p *parser) audience(n *yaml.Node, i int, seen map[string]*yaml.Node) (Audi
 func (p *parser) experience(n *yaml.Node, i int, seen map[string]*yaml.Node) (Experience, bool) {
 	p.kind, p.rule, p.base = "experience", peekID(n), fmt.Sprintf("experiences[%d]", i)
 	f := p.fields(n, "", "id", "type", "audience", "traffic", "distribution", "sticky",
-		"bucketVersion", "namespace", "status", "start", "end", "components")
+		"bucketVersion", "namespace", "status", "start", "end", "components", "qaUsers")
 	if f == nil {
 		return Experience{}, false
 	}
@@ -466,6 +466,9 @@ func (p *parser) experience(n *yaml.Node, i int, seen map[string]*yaml.Node) (Ex
 		for j := range e.Distribution {
 			e.Distribution[j] = 1 / float64(n)
 		}
+	}
+	if kv, ok := f["qaUsers"]; ok {
+		e.QAUsers = p.qaUsers(kv[1], len(e.Distribution))
 	}
 	ok := id != "" && len(p.errs) == nerr
 	if ok {

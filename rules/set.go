@@ -52,11 +52,36 @@ type Experience struct {
 	Status        string    // StatusRunning or StatusPaused
 	Start, End    time.Time // zero means unbounded
 	Components    []Component
-	Pos           Pos
+	// QAUsers always get the variant listed for them (see QAVariant).
+	QAUsers []QAUser
+	Pos     Pos
 }
 
 // Variants returns the number of variants, the baseline included.
 func (e *Experience) Variants() int { return len(e.Distribution) }
+
+// QAUser is a visitor who always gets one variant of an experience, for
+// quality assurance before and during a launch. Exactly one of UserID
+// (the profile's userId) and ProfileID is set.
+type QAUser struct {
+	UserID    string
+	ProfileID string
+	Variant   int // 0 is the baseline
+	Pos       Pos // where the entry is in its file
+}
+
+// QAVariant returns the variant listed for a visitor with the given user
+// id or profile id among e.QAUsers, and whether one is. Empty ids match
+// nothing.
+func (e *Experience) QAVariant(userID, profileID string) (int, bool) {
+	for i := range e.QAUsers {
+		q := &e.QAUsers[i]
+		if (q.UserID != "" && q.UserID == userID) || (q.ProfileID != "" && q.ProfileID == profileID) {
+			return q.Variant, true
+		}
+	}
+	return 0, false
+}
 
 // Namespace makes experiences mutually exclusive: a visitor enters an
 // experience only when the namespace draw falls in [Range[0], Range[1]).

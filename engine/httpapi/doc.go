@@ -72,4 +72,26 @@
 //	                                nothing was written
 //
 // 503 answers carry Retry-After; the published client retries them.
+//
+// # Admin features: explanations and QA overrides
+//
+// With [Options.AdminToken] set (server flag -admin-token), two
+// extensions the Ninetailed clients ignore are served to requests with
+// "Authorization: Bearer <token>":
+//
+//	GET    /profiles/{id}/explain   why the profile gets what it gets
+//	                                (Engine.Explain, writes nothing)
+//
+// and QA overrides on POST /profiles, POST /profiles/{id}, POST /events
+// and explain: [ParamForceVariant] (force-variant=<experienceId>:<variant>)
+// and [ParamForceAudience] (force-audience=<audienceId>:in or :out), as
+// query parameters (repeatable, comma-separated) or as the
+// [HeaderForceVariant] and [HeaderForceAudience] headers. A forced variant
+// is never stored as sticky and never exposed (engine.Overrides). A
+// request that needs the token and lacks it, or has another, gets
+// 401 ERR_UNAUTHORIZED with a WWW-Authenticate challenge and nothing runs;
+// overrides sent to another endpoint are a 400. Without a token
+// configured the features are off: explain is a 404 and the parameters
+// are ignored, as any unknown parameter is. Explanations honour
+// [Options.RedactTraits].
 package httpapi

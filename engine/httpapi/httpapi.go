@@ -59,6 +59,14 @@ type Options struct {
 	// Go API, but whoever holds a profile id cannot read them. Keys are
 	// top-level trait names, matched exactly. New copies the slice.
 	RedactTraits []string
+
+	// AdminToken, when set, turns on the admin features: the explain
+	// endpoint and QA overrides (force-variant, force-audience), served
+	// only to requests with "Authorization: Bearer <AdminToken>"; others
+	// get 401 ERR_UNAUTHORIZED and nothing runs. Empty (the default)
+	// leaves them off. Use a long random token (server flag
+	// -admin-token, or TAILOR_ADMIN_TOKEN).
+	AdminToken string
 }
 
 // backend is what the handler needs from the engine; *engine.Engine
@@ -70,6 +78,7 @@ type backend interface {
 	Get(ctx context.Context, profileID string) (*engine.Response, error)
 	Delete(ctx context.Context, profileID string) error
 	Import(ctx context.Context, req engine.Request) error
+	Explain(ctx context.Context, profileID string, ov *engine.Overrides) (*engine.Explanation, error)
 }
 
 type handler struct {
@@ -112,6 +121,9 @@ func newHandler(b backend, opts Options) *handler {
 	h.route("DELETE /profiles/{id}", h.deleteProfile)
 	h.route("POST /events", h.batchEvents)
 	h.route("POST /import/events", h.importEvents)
+	if opts.AdminToken != "" {
+		h.route(explainRoute, h.explain) // admin.go
+	}
 	h.mux.HandleFunc("/", h.noRoute)
 	return h
 }
@@ -124,6 +136,10 @@ func (h *handler) route(pattern string, fn endpoint) {
 	method, path, _ := strings.Cut(pattern, " ")
 	h.mux.HandleFunc(method+" "+Prefix+path, func(w http.ResponseWriter, r *http.Request) {
 		if err := h.checkNamespace(r); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
+		if err := h.authorize(w, pattern, r); err != nil {
 			h.writeError(w, r, err)
 			return
 		}
@@ -228,7 +244,11 @@ func (h *handler) setCORS(w http.ResponseWriter, r *http.Request) {
 func (h *handler) preflight(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-	hd.Set("Access-Control-Allow-Headers", "Content-Type, X-Force-IP")
+	allow := "Content-Type, X-Force-IP"
+	if h.opts.AdminToken != "" {
+		allow += ", Authorization, " + HeaderForceVariant + ", " + HeaderForceAudience
+	}
+	hd.Set("Access-Control-Allow-Headers", allow)
 	hd.Set("Access-Control-Max-Age", "86400")
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -247,6 +267,9 @@ func (h *handler) request(r *http.Request, withBody bool) (engine.Request, error
 		return req, err
 	}
 	q := r.URL.Query()
+	if req.Overrides, err = h.overridesOf(r); err != nil {
+		return req, err
+	}
 	req.IP = ip
 	req.Locale = q.Get("locale")
 	req.Preflight = q.Get("type") == "preflight"

@@ -16,6 +16,8 @@ func (h *handler) redact(data any) {
 		for _, p := range d.Profiles {
 			h.redactProfile(p)
 		}
+	case *engine.Explanation:
+		h.redactExplanation(d) // admin.go
 	}
 }
 

@@ -79,6 +79,7 @@ type config struct {
 	profileBurst   int
 	identitySecret string
 	redactTraits   []string
+	adminToken     string
 }
 
 // parseConfig reads flags from args, each defaulting to its TAILOR_*
@@ -106,6 +107,7 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.Float64Var(&c.profileRate, "profile-rate", 0, "requests per second admitted per profile; more get 429 ERR_PROFILE_OVERLOAD (0: no limit)")
 	fs.IntVar(&c.profileBurst, "profile-burst", 0, "burst allowed by -profile-rate (0: the rate rounded up)")
 	fs.StringVar(&c.identitySecret, "identity-secret", "", "secret of traits.userHash = hex(HMAC-SHA256(secret, userId)), required to identify as a user (empty: no verification); prefer TAILOR_IDENTITY_SECRET")
+	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token of the admin features (explain endpoint, QA overrides), at least 16 characters (empty: off); prefer TAILOR_ADMIN_TOKEN")
 	var redact string
 	fs.StringVar(&redact, "redact-traits", "", "comma-separated trait keys never returned by the API (still stored and used by rules)")
 
@@ -136,6 +138,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 		if k = strings.TrimSpace(k); k != "" {
 			c.redactTraits = append(c.redactTraits, k)
 		}
+	}
+	if c.adminToken != "" && len(c.adminToken) < 16 {
+		return nil, fmt.Errorf("-admin-token: %d characters, at least 16 required", len(c.adminToken))
 	}
 	var err error
 	if c.trustedProxies, err = parsePrefixes(proxies); err != nil {
@@ -225,6 +230,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		Timeout:        cfg.timeout,
 		Logger:         log,
 		RedactTraits:   cfg.redactTraits,
+		AdminToken:     cfg.adminToken,
 	})
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
