@@ -24,6 +24,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -80,6 +81,7 @@ type config struct {
 	identitySecret string
 	redactTraits   []string
 	adminToken     string
+	redis          redisConfig
 }
 
 // parseConfig reads flags from args, each defaulting to its TAILOR_*
@@ -110,6 +112,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token of the admin features (explain endpoint, QA overrides), at least 16 characters (empty: off); prefer TAILOR_ADMIN_TOKEN")
 	var redact string
 	fs.StringVar(&redact, "redact-traits", "", "comma-separated trait keys never returned by the API (still stored and used by rules)")
+	var redisAddrs string
+	c.redis.flags(fs, &redisAddrs)
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -145,6 +149,9 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	var err error
 	if c.trustedProxies, err = parsePrefixes(proxies); err != nil {
 		return nil, fmt.Errorf("-trusted-proxies: %w", err)
+	}
+	if err := c.redis.finish(redisAddrs, c.inMemory); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -208,8 +215,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	if geo != nil {
 		defer geo.Close() // after the engine (deferred later, so run earlier)
 	}
+	rs, err := cfg.redis.open(ctx)
+	if err != nil {
+		return err
+	}
+	useStore(opts, rs) // the engine owns it from here: Close closes it
 	eng, err := engine.Open(cfg.data, opts)
 	if err != nil {
+		if rs != nil {
+			rs.Close()
+		}
 		return fmt.Errorf("open engine: %w", err)
 	}
 	closeEngine := sync.OnceValue(func() error {
@@ -237,7 +252,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		return err
 	}
 	srv := &http.Server{
-		Handler:           accessLog(log, routes(api, &shuttingDown)),
+		Handler:           accessLog(log, routes(api, &shuttingDown, healthOf(opts.Store))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.timeout + 10*time.Second,
@@ -470,23 +485,32 @@ func watch(ctx context.Context, log *slog.Logger, eng *engine.Engine, watcher *r
 }
 
 // routes is the server's handler: GET (and HEAD) /healthz answers the
-// health check, everything else goes to the API. No http.ServeMux sits in
-// front of the API: ServeMux answers paths with "..", "." or "//" with a
-// redirect (which a client follows, re-sending a DELETE or POST to another
-// path), where the API answers them with its 404 envelope.
-func routes(api http.Handler, shuttingDown *atomic.Bool) http.Handler {
+// health check (with the store's: 503 when the store cannot serve),
+// everything else goes to the API. No http.ServeMux sits in front of the
+// API: ServeMux answers paths with "..", "." or "//" with a redirect (which
+// a client follows, re-sending a DELETE or POST to another path), where
+// the API answers them with its 404 envelope.
+func routes(api http.Handler, shuttingDown *atomic.Bool, store storeHealth) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/healthz" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 			api.ServeHTTP(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		if shuttingDown.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, `{"status":"shutting down"}`+"\n")
-			return
+		name, err := store(r.Context())
+		status, code := "ok", http.StatusOK
+		switch {
+		case shuttingDown.Load():
+			status, code = "shutting down", http.StatusServiceUnavailable
+		case err != nil:
+			status, code = "store unavailable", http.StatusServiceUnavailable
 		}
-		io.WriteString(w, `{"status":"ok"}`+"\n")
+		body := map[string]string{"status": status, "store": name}
+		if err != nil {
+			body["error"] = err.Error()
+		}
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(body)
 	})
 }
 
