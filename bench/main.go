@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
 
 	"github.com/tailorhq/tailor/bench/runner"
@@ -44,6 +45,7 @@ type options struct {
 	top        int
 	cpuProfile string
 	memProfile string
+	redisAddrs string
 	progress   string
 }
 
@@ -86,6 +88,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	fs.StringVar(&o.svg, "svg", "", "write the latency histogram as SVG to this file")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase to this file (go tool pprof)")
+	fs.StringVar(&o.redisAddrs, "redis", "", "identify modes: comma-separated Redis addresses (one server, or Redis Cluster seed nodes) to run on instead of Badger; populated once per -redis-prefix and reused, also by several bench processes at once")
+	fs.StringVar(&c.Redis.KeyPrefix, "redis-prefix", "tailor-bench:", "identify with -redis: prefix of the bench's Redis keys")
+	fs.IntVar(&c.Redis.WaitReplicas, "redis-wait", 0, "identify with -redis: replicas that must acknowledge every write (Redis WAIT)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile taken at the end of the measured phase to this file (go tool pprof)")
 	fs.StringVar(&o.progress, "progress", "auto", "live progress line: auto (when stdout is a terminal), on, off")
 	if err := fs.Parse(args); err != nil {
@@ -99,6 +104,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if c.Workload.Experiences == 0 {
 		c.Workload.NoExperiences = true
+	}
+	for _, a := range strings.Split(o.redisAddrs, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.Redis.Addrs = append(c.Redis.Addrs, a)
+		}
 	}
 	switch o.progress {
 	case "auto", "on", "off":

@@ -54,6 +54,7 @@ type Report struct {
 	Selected float64 `json:"selectedPerOp,omitempty"`
 
 	Store  *Store `json:"store,omitempty"`
+	Redis  *Redis `json:"redis,omitempty"`
 	Memory Memory `json:"memory"`
 
 	// SlowestAudiences lists audiences by mean cost, slowest first.
@@ -124,6 +125,24 @@ type Store struct {
 	VlogBytes int64 `json:"vlogBytes"`
 	// DirBytes is the disk usage of the directory (du).
 	DirBytes int64 `json:"dirBytes"`
+}
+
+// Redis is what a run on a Redis store cost per operation, from the
+// store's counters over the measured phase.
+type Redis struct {
+	// Cluster reports a Redis Cluster (else one standalone server).
+	Cluster bool `json:"cluster"`
+	// RoundTripsPerOp are the round trips to Redis per Identify; a warm
+	// profile needs one (its read is served by the client-side cache).
+	RoundTripsPerOp float64 `json:"roundTripsPerOp"`
+	// CacheHitRate is the share of reads the client-side cache served.
+	CacheHitRate float64 `json:"cacheHitRate"`
+	// ConflictsPerOp are the conditional writes that failed because
+	// another writer came first: each made an Identify read and retry.
+	ConflictsPerOp float64 `json:"conflictsPerOp"`
+	// OverloadsPerOp are the Identify calls that gave up after their
+	// retries (ErrOverload; counted as errors).
+	OverloadsPerOp float64 `json:"overloadsPerOp"`
 }
 
 // Memory is the process's memory after the run.
@@ -229,6 +248,14 @@ func (r *Report) WriteText(w io.Writer, top int) error {
 	}
 	if s := r.Store; s != nil {
 		fmt.Fprintf(&b, "store:      lsm %s, vlog %s, directory %s\n", Bytes(s.LSMBytes), Bytes(s.VlogBytes), Bytes(s.DirBytes))
+	}
+	if s := r.Redis; s != nil {
+		kind := "standalone"
+		if s.Cluster {
+			kind = "cluster"
+		}
+		fmt.Fprintf(&b, "redis:      %s; %.2f round trips/op, %.0f%% of reads from the client-side cache, %.4f conflicts/op (each retried), %.5f overloads/op\n",
+			kind, s.RoundTripsPerOp, 100*s.CacheHitRate, s.ConflictsPerOp, s.OverloadsPerOp)
 	}
 	mem := r.Memory
 	fmt.Fprintf(&b, "memory:     rss %s (anon %s, file %s), peak rss %s, heap in use %s\n",

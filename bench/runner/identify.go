@@ -17,7 +17,9 @@ import (
 	"github.com/tailorhq/tailor/bench/workload"
 	"github.com/tailorhq/tailor/engine"
 	"github.com/tailorhq/tailor/rules"
+	"github.com/tailorhq/tailor/storage"
 	"github.com/tailorhq/tailor/storage/badger"
+	"github.com/tailorhq/tailor/storage/redis"
 )
 
 // metaFile marks a store directory filled by the bench with one workload.
@@ -48,7 +50,13 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 	bo.SyncWrites = cfg.Sync
 	bo.InMemory = cfg.Mode == ModeIdentifyMem
 	eo := engine.Options{Rules: set, CacheBytes: cfg.CacheBytes}
-	st, err := openStore(ctx, dir, src, rep.Workload.Kind, eo, bo, cfg.PopulateConcurrency, cfg.Log)
+	var st *Store
+	var err error
+	if len(cfg.Redis.Addrs) > 0 {
+		st, err = openRedisStore(ctx, cfg.Redis, src, rep.Workload.Kind, eo, cfg.PopulateConcurrency, cfg.Log)
+	} else {
+		st, err = openStore(ctx, dir, src, rep.Workload.Kind, eo, bo, cfg.PopulateConcurrency, cfg.Log)
+	}
 	if err != nil {
 		return err
 	}
@@ -58,28 +66,103 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 	rep.Populate = st.Populate
 
 	eng := st.Engine
+	var before redis.Stats
+	if st.Redis != nil {
+		before = st.Redis.Stats()
+	}
+	var overloads atomic.Uint64
 	err = drive(ctx, cfg, rep, src.len(), func(w *worker, i int) bool {
 		v := src.visitor(i)
 		w.seq++
 		_, err := eng.Identify(ctx, v.ID, v.VisitRequest(w.seq))
+		if errors.Is(err, engine.ErrOverload) {
+			overloads.Add(1)
+		}
 		return err == nil
 	})
 	if err != nil {
 		return err
 	}
 	rep.Memory = memory()
-	if !bo.InMemory {
+	switch {
+	case st.Redis != nil:
+		rep.Redis = redisReport(st.Redis, before, rep.Ops+rep.Errors, overloads.Load())
+	case !bo.InMemory:
 		lsm, vlog := st.Badger.Size()
 		rep.Store = &report.Store{LSMBytes: lsm, VlogBytes: vlog, DirBytes: dirSize(dir)}
 	}
 	return eng.Close()
 }
 
-// Store is an engine over a Badger store filled with a workload.
+// redisReport is what the measured phase cost a Redis store: the
+// difference of its counters since before, per operation.
+func redisReport(s *redis.Store, before redis.Stats, ops, overloads uint64) *report.Redis {
+	after := s.Stats()
+	n := float64(max(ops, 1))
+	gets := float64(after.Gets - before.Gets)
+	r := &report.Redis{
+		Cluster:         s.IsCluster(),
+		RoundTripsPerOp: float64(after.RoundTrips-before.RoundTrips) / n,
+		ConflictsPerOp:  float64(after.Conflicts-before.Conflicts) / n,
+		OverloadsPerOp:  float64(overloads) / n,
+	}
+	if gets > 0 {
+		r.CacheHitRate = float64(after.CacheHits-before.CacheHits) / gets
+	}
+	return r
+}
+
+// redisMetaKey marks a Redis key space populated by the bench with one
+// workload (the value is a meta, as JSON).
+const redisMetaKey = "bench/meta"
+
+// openRedisStore opens an engine over the Redis store o describes and
+// populates it unless it already holds the workload (its meta key says
+// so), as openStore does for a directory.
+func openRedisStore(ctx context.Context, o redis.Options, src *source, kind string, eo engine.Options, conc int, log io.Writer) (*Store, error) {
+	want := meta{Kind: kind, Seed: src.gen.Config().Seed, Profiles: src.len()}
+	if src.samples != nil {
+		want.Samples = fmt.Sprint(len(src.samples), " samples")
+	}
+	t0 := time.Now()
+	rs, err := redis.Open(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	eo.Store = rs
+	eng, err := engine.Open("", &eo)
+	if err != nil {
+		rs.Close()
+		return nil, err
+	}
+	st := &Store{Engine: eng, Redis: rs, OpenSeconds: time.Since(t0).Seconds()}
+	wantJSON, _ := json.Marshal(want)
+	if got, _, err := rs.Get(ctx, []byte(redisMetaKey), nil); err == nil {
+		var m meta
+		if json.Unmarshal(got, &m) != nil || m != want {
+			eng.Close()
+			return nil, fmt.Errorf("runner: the Redis keys under prefix %q hold another workload (%s); use another -redis-prefix", rs.Options().KeyPrefix, got)
+		}
+		st.Populate = &report.Populate{Profiles: src.len(), Reused: true}
+		return st, nil
+	}
+	if st.Populate, err = populate(ctx, conc, log, eng, src); err == nil {
+		_, err = rs.Write(ctx, storage.Op{Key: []byte(redisMetaKey), Value: wantJSON})
+	}
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// Store is an engine over a store filled with a workload.
 type Store struct {
 	Engine *engine.Engine
-	// Badger is the engine's store (the engine owns it: close the Engine).
+	// Badger, or Redis, is the engine's store (the engine owns it: close
+	// the Engine).
 	Badger *badger.Store
+	Redis  *redis.Store
 	// OpenSeconds is how long opening the store and the engine took.
 	OpenSeconds float64
 	Populate    *report.Populate

@@ -24,6 +24,7 @@ import (
 	"github.com/tailorhq/tailor/engine"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/storage/badger"
+	"github.com/tailorhq/tailor/storage/redis"
 )
 
 // Modes.
@@ -78,6 +79,12 @@ type Config struct {
 	// Badger tunes the store (ValueThreshold, MemTableSize, ...); Dir,
 	// InMemory and SyncWrites are set by the runner.
 	Badger badger.Options
+	// Redis, when its Addrs are set, runs the identify modes on that Redis
+	// or Redis Cluster instead of Badger (the mode's disk or memory then
+	// means nothing): profiles are populated once under Redis.KeyPrefix
+	// and reused by later runs with the same workload, also by several
+	// bench processes at once.
+	Redis redis.Options
 	// EvalPool is how many distinct profiles eval mode cycles through;
 	// default DefaultEvalPool. 1 measures one hot profile, as
 	// microbenchmarks do.
@@ -221,6 +228,9 @@ func (c *Config) fill() error {
 	}
 	if c.Dir != "" && c.Mode != ModeIdentifyDisk {
 		return fmt.Errorf("%w: dir applies to mode %s only", ErrConfig, ModeIdentifyDisk)
+	}
+	if len(c.Redis.Addrs) > 0 && (c.Mode == ModeEval || c.Sync || c.Dir != "") {
+		return fmt.Errorf("%w: redis applies to the identify modes, without sync or dir", ErrConfig)
 	}
 	if c.EvalPool < 0 {
 		return fmt.Errorf("%w: eval pool %d is negative", ErrConfig, c.EvalPool)

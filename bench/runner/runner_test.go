@@ -14,6 +14,8 @@ import (
 
 	"github.com/tailorhq/tailor/bench/report"
 	"github.com/tailorhq/tailor/bench/workload"
+	"github.com/tailorhq/tailor/storage/redis"
+	"github.com/tailorhq/tailor/storage/redis/redistest"
 )
 
 var fixedNow = time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
@@ -309,5 +311,33 @@ func TestProgressLineOnlyAfterASecond(t *testing.T) {
 				t.Fatalf("progress line not cleared at the end: %q", s)
 			}
 		})
+	}
+}
+
+// TestIdentifyOnRedis runs the identify mode on a real Redis Cluster
+// twice: the first run populates, the second reuses the profiles; the
+// report has the store's round trips, cache hits and conflicts per op.
+func TestIdentifyOnRedis(t *testing.T) {
+	srv := redistest.SharedCluster(t)
+	cfg := Config{Mode: ModeIdentifyMem, Workload: workload.Config{Profiles: 200, Audiences: 10, Experiences: 3, Seed: 3},
+		Ops: 400, Concurrency: 4, AudienceSample: -1,
+		Redis: redis.Options{Addrs: srv.Addrs, KeyPrefix: redistest.KeyPrefix(t)}}
+	for run := range 2 {
+		rep, err := Run(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Populate == nil || rep.Populate.Reused != (run == 1) {
+			t.Fatalf("run %d: populate %+v, want reused only on the second run", run, rep.Populate)
+		}
+		r := rep.Redis
+		if r == nil || !r.Cluster || r.RoundTripsPerOp < 1 || rep.Errors != 0 || rep.Ops != 400 {
+			t.Fatalf("run %d: ops %d errors %d, redis %+v", run, rep.Ops, rep.Errors, r)
+		}
+		t.Logf("run %d: %.2f round trips/op, %.0f%% cache hits, %.4f conflicts/op", run, r.RoundTripsPerOp, 100*r.CacheHitRate, r.ConflictsPerOp)
+	}
+	cfg.Workload.Seed = 4
+	if _, err := Run(context.Background(), cfg); err == nil {
+		t.Fatal("a run with another workload reused the keys of the first")
 	}
 }

@@ -477,6 +477,10 @@ func (s *Store) Stats() Stats {
 	}
 }
 
+// IsCluster reports whether the store talks to a Redis Cluster (rather
+// than one standalone server).
+func (s *Store) IsCluster() bool { return s.cluster }
+
 // Options returns the options the store was opened with, defaults filled
 // in.
 func (s *Store) Options() Options {
