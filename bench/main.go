@@ -90,6 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase to this file (go tool pprof)")
 	fs.StringVar(&o.redisAddrs, "redis", "", "identify modes: comma-separated Redis addresses (one server, or Redis Cluster seed nodes) to run on instead of Badger; populated once per -redis-prefix and reused, also by several bench processes at once")
 	fs.StringVar(&c.Redis.KeyPrefix, "redis-prefix", "tailor-bench:", "identify with -redis: prefix of the bench's Redis keys")
+	fs.IntVar(&c.Stream, "stream", 0, "identify: number of this process's sequence of profile ids, so that bench processes sharing one -redis draw different ones")
 	fs.IntVar(&c.Redis.WaitReplicas, "redis-wait", 0, "identify with -redis: replicas that must acknowledge every write (Redis WAIT)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile taken at the end of the measured phase to this file (go tool pprof)")
 	fs.StringVar(&o.progress, "progress", "auto", "live progress line: auto (when stdout is a terminal), on, off")

@@ -71,6 +71,10 @@ type Config struct {
 	// Zipf, when > 1, draws profile ids with a Zipf distribution of that
 	// exponent instead of uniformly.
 	Zipf float64
+	// Stream numbers this run's sequences of profile ids, so that bench
+	// processes sharing one store (Redis) draw different ones: runs with
+	// the same Stream (and seed) draw the same sequence. Default 0.
+	Stream int
 	// Sync makes every Identify durable (Badger SyncWrites).
 	Sync bool
 	// CacheBytes is engine.Options.CacheBytes: 0 the engine's default,
@@ -288,7 +292,7 @@ func (p *picker) next() int {
 func drive(ctx context.Context, cfg *Config, rep *report.Report, n int, op func(w *worker, i int) bool) error {
 	workers := make([]*worker, cfg.Concurrency)
 	for k := range workers {
-		p, err := newPicker(cfg.Workload.Seed, k, n, cfg.Zipf)
+		p, err := newPicker(cfg.Workload.Seed, cfg.Stream*cfg.Concurrency+k, n, cfg.Zipf)
 		if err != nil {
 			return err
 		}

@@ -270,7 +270,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("serving", "addr", ln.Addr().String(), "data", cfg.data, "inMemory", cfg.inMemory,
+	storeName, _ := healthOf(opts.Store)(ctx)
+	log.Info("serving", "addr", ln.Addr().String(), "store", storeName, "data", cfg.data, "inMemory", cfg.inMemory,
 		"rules", cfg.rulesPath, "origins", cfg.origins, "org", cfg.org, "env", cfg.env)
 	if ready != nil {
 		ready <- ln.Addr().String()
