@@ -204,13 +204,9 @@ func pageOf(ev *Event) Page {
 		if q, err := url.ParseQuery(strings.TrimPrefix(p.Search, "?")); err == nil {
 			p.Query = queryMap(q)
 		}
-	} else if p.Query != nil {
-		q := make(map[string]string, len(p.Query))
-		for k, v := range p.Query {
-			q[k] = v
-		}
-		p.Query = q
 	}
+	// p.Query may be the caller's map: the record only reads it, and
+	// lives no longer than the call (its encoding is what is kept).
 	return p
 }
 

@@ -731,6 +731,8 @@ func (e *Engine) locked(keys []string, fn func(l *lockSet) error) error {
 			e.locks[s].Unlock()
 		}
 		for _, r := range l.recs {
+			// Drop what may be the caller's (pageOf keeps its query).
+			r.Page.Query, r.Session.LandingPage.Query = nil, nil
 			e.recs.Put(r)
 		}
 		clear(l.recs)
