@@ -58,7 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		fmt.Fprintln(stderr, "usage: go run ./bench [flags]\n\nflags:")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.Mode, "mode", runner.ModeEval, "what to measure: eval (audiences over prepared profiles, no store), identify-disk (Identify on Badger on disk), identify-mem (Identify on Badger in memory)")
+	fs.StringVar(&c.Mode, "mode", runner.ModeEval, "what to measure: eval (audiences over prepared profiles, no store), identify-disk (Identify on Badger on disk), identify-mem (Identify on Badger in memory), naive (the yardstick: one Badger transaction, JSON, the rules on expr's VM, hashes; see bench/README.md)")
 	fs.StringVar(&c.Workload.Kind, "workload", workload.KindMixed, "generated workload: mixed (audiences of mixed shapes and experiences) or peer (the flag-SDK comparison: one audience, one 50/50 experience)")
 	fs.Uint64Var(&c.Workload.Seed, "seed", 1, "seed of the generated profiles and rules")
 	fs.IntVar(&c.Workload.Profiles, "n", 1_000_000, "number of generated profiles")

@@ -37,10 +37,14 @@ const (
 	ModeIdentifyDisk = "identify-disk"
 	// ModeIdentifyMem runs full Identify calls on Badger in memory.
 	ModeIdentifyMem = "identify-mem"
+	// ModeNaive runs the naive loop (naive.go): the simplest program over
+	// the same building blocks (Badger, JSON, expr's VM, xxhash), the
+	// yardstick Identify is compared with.
+	ModeNaive = "naive"
 )
 
 // Modes lists the modes in the order the command documents them.
-var Modes = []string{ModeEval, ModeIdentifyDisk, ModeIdentifyMem}
+var Modes = []string{ModeEval, ModeIdentifyDisk, ModeIdentifyMem, ModeNaive}
 
 // ErrConfig is matched (errors.Is) by every invalid Config error.
 var ErrConfig = errors.New("runner: invalid config")
@@ -189,6 +193,8 @@ func Run(ctx context.Context, cfg Config) (*report.Report, error) {
 	switch cfg.Mode {
 	case ModeEval:
 		err = runEval(ctx, &cfg, src, set, rep)
+	case ModeNaive:
+		err = runNaive(ctx, &cfg, src, set, rep)
 	default:
 		err = runIdentify(ctx, &cfg, src, set, rep)
 	}
@@ -205,7 +211,7 @@ func (c *Config) fill() error {
 	switch c.Mode {
 	case "":
 		c.Mode = ModeEval
-	case ModeEval, ModeIdentifyDisk, ModeIdentifyMem:
+	case ModeEval, ModeIdentifyDisk, ModeIdentifyMem, ModeNaive:
 	default:
 		return fmt.Errorf("%w: mode %q is not one of %v", ErrConfig, c.Mode, Modes)
 	}
@@ -230,8 +236,8 @@ func (c *Config) fill() error {
 	if c.Sync && c.Mode != ModeIdentifyDisk {
 		return fmt.Errorf("%w: sync applies to mode %s only", ErrConfig, ModeIdentifyDisk)
 	}
-	if c.Dir != "" && c.Mode != ModeIdentifyDisk {
-		return fmt.Errorf("%w: dir applies to mode %s only", ErrConfig, ModeIdentifyDisk)
+	if c.Dir != "" && c.Mode != ModeIdentifyDisk && c.Mode != ModeNaive {
+		return fmt.Errorf("%w: dir applies to modes %s and %s only", ErrConfig, ModeIdentifyDisk, ModeNaive)
 	}
 	if len(c.Redis.Addrs) > 0 && (c.Mode == ModeEval || c.Sync || c.Dir != "") {
 		return fmt.Errorf("%w: redis applies to the identify modes, without sync or dir", ErrConfig)

@@ -341,3 +341,16 @@ func TestIdentifyOnRedis(t *testing.T) {
 		t.Fatal("a run with another workload reused the keys of the first")
 	}
 }
+
+// TestNaive runs the naive loop on a small workload: it populates, runs
+// every audience and reports like the other modes.
+func TestNaive(t *testing.T) {
+	rep, err := Run(context.Background(), Config{Mode: ModeNaive, Workload: workload.Config{Profiles: 300, Audiences: 17, Experiences: 3, Seed: 2},
+		Ops: 500, Concurrency: 1, AudienceSample: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Ops != 500 || rep.Errors != 0 || rep.Populate == nil || rep.Populate.Profiles != 300 || rep.AllocsPerOp == 0 {
+		t.Fatalf("report: ops %d errors %d populate %+v allocs %v", rep.Ops, rep.Errors, rep.Populate, rep.AllocsPerOp)
+	}
+}
