@@ -18,6 +18,7 @@ import (
 	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/internal/gate"
 )
 
 // Defaults of Options, chosen for tailor's workload: about a million
@@ -252,12 +253,9 @@ type Store struct {
 	db   *badger.DB
 	opts Options
 
-	// mu guards closed; inflight counts the calls that passed enter.
-	// Close sets closed under mu, then waits for inflight, so no call
-	// ever reaches a closed *badger.DB.
-	mu       sync.RWMutex
-	closed   bool
-	inflight sync.WaitGroup
+	// gate admits calls until Close, which waits for them, so no call
+	// ever reaches a closed database or client.
+	gate gate.Gate
 
 	commits chan *commitReq // to the committer; nil without group commit
 	// commitMu serializes the commits of callers without group commit:
@@ -356,26 +354,14 @@ func removeEmptyLogs(dir string, log *slog.Logger) error {
 	return nil
 }
 
-// enter registers a call in flight, or reports false once the store is
-// closed. Every successful enter is paired with s.inflight.Done().
-func (s *Store) enter() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return false
-	}
-	s.inflight.Add(1)
-	return true
-}
-
 // Get appends the value at key to dst[:0] and returns it with its version
 // (Badger's commit timestamp of the write), or ErrNotFound. The result is
 // a copy owned by the caller.
 func (s *Store) Get(ctx context.Context, key, dst []byte) ([]byte, storage.Version, error) {
-	if !s.enter() {
+	if !s.gate.Enter() {
 		return nil, 0, storage.ErrClosed
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
@@ -401,10 +387,10 @@ func (s *Store) Get(ctx context.Context, key, dst []byte) ([]byte, storage.Versi
 // there; ctx is honoured until the committer takes the op, not after. The
 // op's slices are not retained after Write returns.
 func (s *Store) Write(ctx context.Context, op storage.Op) (storage.Version, error) {
-	if !s.enter() {
+	if !s.gate.Enter() {
 		return 0, storage.ErrClosed
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	if err := checkOp(&op); err != nil {
 		return 0, err
 	}
@@ -468,10 +454,10 @@ func (s *Store) Scan(ctx context.Context, prefix []byte, fn func(key, value []by
 
 // scan is Scan; with skipReserved false it also reports reserved keys.
 func (s *Store) scan(ctx context.Context, prefix []byte, skipReserved bool, fn func(key, value []byte, v storage.Version) error) error {
-	if !s.enter() {
+	if !s.gate.Enter() {
 		return storage.ErrClosed
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -515,10 +501,10 @@ func (s *Store) scan(ctx context.Context, prefix []byte, skipReserved bool, fn f
 // Backup writes a full snapshot of the store to w in Badger's backup
 // format (DB.Backup). It stops with ctx's error when ctx is done.
 func (s *Store) Backup(ctx context.Context, w io.Writer) error {
-	if !s.enter() {
+	if !s.gate.Enter() {
 		return storage.ErrClosed
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -542,10 +528,10 @@ func (s *Store) Backup(ctx context.Context, w io.Writer) error {
 // concurrently. It stops with ctx's error when ctx is done, leaving the
 // store holding part of the snapshot.
 func (s *Store) Restore(ctx context.Context, r io.Reader) error {
-	if !s.enter() {
+	if !s.gate.Enter() {
 		return storage.ErrClosed
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -606,10 +592,7 @@ func (s *Store) Close() error {
 	first := false
 	s.closeOnce.Do(func() {
 		first = true
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		s.inflight.Wait()
+		s.gate.Close()
 		close(s.stop)
 		s.done.Wait()
 		if err := s.db.Close(); err != nil {

@@ -104,10 +104,10 @@ func (q *queue) signal() {
 
 // Enqueue stores value as the next message and returns its id.
 func (q *queue) Enqueue(ctx context.Context, value []byte, max int) (uint64, error) {
-	if !q.s.enter() {
+	if !q.s.gate.Enter() {
 		return 0, storage.ErrClosed
 	}
-	defer q.s.inflight.Done()
+	defer q.s.gate.Leave()
 	q.mu.Lock()
 	if err := q.load(ctx); err != nil {
 		q.mu.Unlock()
@@ -180,10 +180,10 @@ func (q *queue) wait(ctx context.Context, wake <-chan struct{}, d time.Duration)
 // returns 0 with the channel that signals a change and, when a held
 // message will become available, how long until then.
 func (q *queue) take(ctx context.Context) (id uint64, wake <-chan struct{}, wait time.Duration, err error) {
-	if !q.s.enter() {
+	if !q.s.gate.Enter() {
 		return 0, nil, 0, storage.ErrClosed
 	}
-	defer q.s.inflight.Done()
+	defer q.s.gate.Leave()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if err := q.load(ctx); err != nil {
@@ -208,10 +208,10 @@ func (q *queue) take(ctx context.Context) (id uint64, wake <-chan struct{}, wait
 }
 
 func (q *queue) read(ctx context.Context, id uint64) (storage.Message, error) {
-	if !q.s.enter() {
+	if !q.s.gate.Enter() {
 		return storage.Message{}, storage.ErrClosed
 	}
-	defer q.s.inflight.Done()
+	defer q.s.gate.Leave()
 	v, _, err := q.s.Get(ctx, q.key(id), nil)
 	if err != nil {
 		return storage.Message{}, err
@@ -221,10 +221,10 @@ func (q *queue) read(ctx context.Context, id uint64) (storage.Message, error) {
 
 // Ack deletes message id.
 func (q *queue) Ack(ctx context.Context, id uint64) error {
-	if !q.s.enter() {
+	if !q.s.gate.Enter() {
 		return storage.ErrClosed
 	}
-	defer q.s.inflight.Done()
+	defer q.s.gate.Leave()
 	if _, err := q.s.write(ctx, &storage.Op{Key: q.key(id), Delete: true}); err != nil {
 		return fmt.Errorf("badger: queue: ack %d: %w", id, err)
 	}
@@ -239,10 +239,10 @@ func (q *queue) Ack(ctx context.Context, id uint64) error {
 
 // Release makes message id available to Next again.
 func (q *queue) Release(ctx context.Context, id uint64) error {
-	if !q.s.enter() {
+	if !q.s.gate.Enter() {
 		return storage.ErrClosed
 	}
-	defer q.s.inflight.Done()
+	defer q.s.gate.Leave()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if _, ok := q.held[id]; ok {
@@ -254,10 +254,10 @@ func (q *queue) Release(ctx context.Context, id uint64) error {
 
 // Len returns the number of stored messages.
 func (q *queue) Len(ctx context.Context) (int, error) {
-	if !q.s.enter() {
+	if !q.s.gate.Enter() {
 		return 0, storage.ErrClosed
 	}
-	defer q.s.inflight.Done()
+	defer q.s.gate.Leave()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if err := q.load(ctx); err != nil {
@@ -268,10 +268,10 @@ func (q *queue) Len(ctx context.Context) (int, error) {
 
 // Oldest returns the smallest id stored or being stored, or 0.
 func (q *queue) Oldest(ctx context.Context) (uint64, error) {
-	if !q.s.enter() {
+	if !q.s.gate.Enter() {
 		return 0, storage.ErrClosed
 	}
-	defer q.s.inflight.Done()
+	defer q.s.gate.Leave()
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if err := q.load(ctx); err != nil {

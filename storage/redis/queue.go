@@ -74,10 +74,10 @@ func (s *Store) Queue(name string) (storage.Queue, error) {
 // Enqueue appends value to the stream (enqueueScript) and returns its id.
 // With Options.WaitReplicas it waits for the replicas as Write does.
 func (q *queue) Enqueue(ctx context.Context, value []byte, max int) (uint64, error) {
-	if !q.s.enter() {
+	if !q.s.gate.Enter() {
 		return 0, storage.ErrClosed
 	}
-	defer q.s.inflight.Done()
+	defer q.s.gate.Leave()
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -139,10 +139,10 @@ func (q *queue) noGroup(err error) bool {
 // blocking in slices of at most a second until one comes, ctx is done or
 // the store is closed.
 func (q *queue) Next(ctx context.Context) (storage.Message, error) {
-	if !q.s.enter() {
+	if !q.s.gate.Enter() {
 		return storage.Message{}, storage.ErrClosed
 	}
-	defer q.s.inflight.Done()
+	defer q.s.gate.Leave()
 	// Close cancels waits: ctx ends with the store.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -227,10 +227,10 @@ func (q *queue) entry(r rueidis.RedisResult) (storage.Message, bool, error) {
 // Ack acknowledges and deletes message id (ackScript). With
 // Options.WaitReplicas it waits for the replicas as Write does.
 func (q *queue) Ack(ctx context.Context, id uint64) error {
-	if !q.s.enter() {
+	if !q.s.gate.Enter() {
 		return storage.ErrClosed
 	}
-	defer q.s.inflight.Done()
+	defer q.s.gate.Leave()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -243,10 +243,10 @@ func (q *queue) Ack(ctx context.Context, id uint64) error {
 // Release makes message id claimable at once: XCLAIM it with an idle time
 // beyond any ClaimAfter, without counting a delivery (JUSTID).
 func (q *queue) Release(ctx context.Context, id uint64) error {
-	if !q.s.enter() {
+	if !q.s.gate.Enter() {
 		return storage.ErrClosed
 	}
-	defer q.s.inflight.Done()
+	defer q.s.gate.Leave()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -272,10 +272,10 @@ func (q *queue) Release(ctx context.Context, id uint64) error {
 // Len returns the number of messages in the stream (XLEN): Ack deletes
 // what it acknowledges, so every entry is unacknowledged.
 func (q *queue) Len(ctx context.Context) (int, error) {
-	if !q.s.enter() {
+	if !q.s.gate.Enter() {
 		return 0, storage.ErrClosed
 	}
-	defer q.s.inflight.Done()
+	defer q.s.gate.Leave()
 	c := q.s.client
 	q.s.stats.roundTrips.Add(1)
 	n, err := c.Do(ctx, c.B().Xlen().Key(q.stream).Build()).AsInt64()
@@ -287,10 +287,10 @@ func (q *queue) Len(ctx context.Context) (int, error) {
 
 // Oldest returns the id of the stream's first entry, or 0.
 func (q *queue) Oldest(ctx context.Context) (uint64, error) {
-	if !q.s.enter() {
+	if !q.s.gate.Enter() {
 		return 0, storage.ErrClosed
 	}
-	defer q.s.inflight.Done()
+	defer q.s.gate.Leave()
 	c := q.s.client
 	q.s.stats.roundTrips.Add(1)
 	entries, err := c.Do(ctx, c.B().Xrange().Key(q.stream).Start("-").End("+").Count(1).Build()).AsXRange()

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/tailorhq/tailor/storage"
+	"github.com/tailorhq/tailor/storage/internal/gate"
 	"github.com/tailorhq/tailor/storage/redis/internal/slot"
 )
 
@@ -40,11 +41,9 @@ type Store struct {
 	cluster  bool
 	consumer string // this instance's name in every queue's consumer group
 
-	// mu guards closed; inflight counts the calls that passed enter.
-	// Close sets closed under mu, then waits for inflight.
-	mu       sync.RWMutex
-	closed   bool
-	inflight sync.WaitGroup
+	// gate admits calls until Close, which waits for them, so no call
+	// ever reaches a closed database or client.
+	gate gate.Gate
 	// stop is cancelled by Close, to end the waits of Next.
 	stop       context.Context
 	cancelStop context.CancelFunc
@@ -103,18 +102,6 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// enter registers a call in flight, or reports false once the store is
-// closed. Every successful enter is paired with s.inflight.Done().
-func (s *Store) enter() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return false
-	}
-	s.inflight.Add(1)
-	return true
-}
-
 // redisKey returns the Redis key of store key k: KeyPrefix + "{" + k + "}".
 // The braces make k (up to its first '}') the hash tag, so each key has
 // its own slot; a k with '{' or '}' may share a slot with another key,
@@ -141,10 +128,10 @@ func (s *Store) Latest(ctx context.Context, key, dst []byte) ([]byte, storage.Ve
 }
 
 func (s *Store) get(ctx context.Context, key, dst []byte, cached bool) ([]byte, storage.Version, error) {
-	if !s.enter() {
+	if !s.gate.Enter() {
 		return nil, 0, storage.ErrClosed
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
@@ -188,10 +175,10 @@ func (s *Store) get(ctx context.Context, key, dst []byte, cached bool) ([]byte, 
 // while waiting for the answer: a Write that returns ctx's error after
 // sending may or may not have been applied.
 func (s *Store) Write(ctx context.Context, op storage.Op) (storage.Version, error) {
-	if !s.enter() {
+	if !s.gate.Enter() {
 		return 0, storage.ErrClosed
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	if err := storage.CheckOp(&op, maxKeySize); err != nil {
 		return 0, err
 	}
@@ -401,30 +388,30 @@ func formatVersion(v storage.Version) string {
 // Backup is not supported: it returns an error wrapping
 // storage.ErrUnsupported that says what to use instead.
 func (s *Store) Backup(ctx context.Context, w io.Writer) error {
-	if !s.enter() {
+	if !s.gate.Enter() {
 		return storage.ErrClosed
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	return fmt.Errorf("redis: Backup: %w: back up Redis itself (RDB snapshots with BGSAVE or the save setting, AOF, replicas), or use engine.Export for a logical dump of the profiles", storage.ErrUnsupported)
 }
 
 // Restore is not supported: it returns an error wrapping
 // storage.ErrUnsupported that says what to use instead.
 func (s *Store) Restore(ctx context.Context, r io.Reader) error {
-	if !s.enter() {
+	if !s.gate.Enter() {
 		return storage.ErrClosed
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	return fmt.Errorf("redis: Restore: %w: restore Redis itself from its RDB or AOF files, or load a logical dump with the engine's import", storage.ErrUnsupported)
 }
 
 // Ping checks that every primary answers (and, on a cluster, that every
 // slot is served), within ctx. For health checks.
 func (s *Store) Ping(ctx context.Context) error {
-	if !s.enter() {
+	if !s.gate.Enter() {
 		return storage.ErrClosed
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	return s.ping(ctx)
 }
 
@@ -497,11 +484,8 @@ func (s *Store) Options() Options {
 // Close returns nil.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		s.cancelStop()
-		s.inflight.Wait()
+		s.cancelStop() // ends blocked queue reads before the wait
+		s.gate.Close()
 		s.leaveQueues()
 		s.closeNodes()
 		s.client.Close()

@@ -71,10 +71,10 @@ func (s *Store) primaries(ctx context.Context) ([]primary, error) {
 // (resharding) may be missed. key and value are valid only during the
 // call to fn; fn may call other methods of the store, except Close.
 func (s *Store) Scan(ctx context.Context, prefix []byte, fn func(key, value []byte, v storage.Version) error) error {
-	if !s.enter() {
+	if !s.gate.Enter() {
 		return storage.ErrClosed
 	}
-	defer s.inflight.Done()
+	defer s.gate.Leave()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
