@@ -331,30 +331,11 @@ func runCrashScenario(t *testing.T, exe string, sc crashScenario, newSpec func(t
 	e.Close()
 	t.Logf("%s makes %d writes", sc.name, writes)
 
+	// The client got no answer and repeats the request; then the sweep
+	// finishes whatever is left.
 	for n := 1; n <= writes; n++ {
 		t.Run(fmt.Sprintf("after write %d", n), func(t *testing.T) {
-			spec := newSpec(t)
-			setup(t, spec)
-			cmd := exec.Command(exe, "-test.run=^TestCrashSteps$")
-			cmd.Env = append(os.Environ(), crashStepStoreEnv+"="+spec, crashStepScenarioEnv+"="+sc.name,
-				crashStepAfterEnv+"="+strconv.Itoa(n))
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-				t.Fatalf("child was not killed after write %d: %v\n%s", n, err, out)
-			}
-
-			st, err := crashStore(spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e, err := openCrashEngine(st)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close()
-			// The client got no answer and repeats the request; then the
-			// sweep finishes whatever is left.
+			e := crashAfter(t, exe, sc, newSpec(t), setup, n)
 			if err := sc.op(ctx, e); err != nil {
 				t.Fatalf("repeated operation after the crash: %v", err)
 			}
@@ -365,34 +346,44 @@ func runCrashScenario(t *testing.T, exe string, sc crashScenario, newSpec func(t
 			checkConsistent(t, e)
 		})
 	}
-
 	// And without the client's retry: the sweep alone leaves the store
 	// consistent after a crash at any step.
 	for n := 1; n <= writes; n++ {
 		t.Run(fmt.Sprintf("sweep only after write %d", n), func(t *testing.T) {
-			spec := newSpec(t)
-			setup(t, spec)
-			cmd := exec.Command(exe, "-test.run=^TestCrashSteps$")
-			cmd.Env = append(os.Environ(), crashStepStoreEnv+"="+spec, crashStepScenarioEnv+"="+sc.name,
-				crashStepAfterEnv+"="+strconv.Itoa(n))
-			if out, err := cmd.CombinedOutput(); err == nil {
-				t.Fatalf("child finished without being killed:\n%s", out)
-			}
-			st, err := crashStore(spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e, err := openCrashEngine(st)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close()
+			e := crashAfter(t, exe, sc, newSpec(t), setup, n)
 			if err := e.Sweep(ctx); err != nil {
 				t.Fatalf("Sweep: %v", err)
 			}
 			checkConsistent(t, e)
 		})
 	}
+}
+
+// crashAfter sets up a fresh store at spec, has a child process run sc's
+// operation and get killed right after the operation's n-th write, and
+// returns an engine reopened on what the child left (closed at the end of
+// the test).
+func crashAfter(t *testing.T, exe string, sc crashScenario, spec string, setup func(*testing.T, string), n int) *Engine {
+	t.Helper()
+	setup(t, spec)
+	cmd := exec.Command(exe, "-test.run=^TestCrashSteps$")
+	cmd.Env = append(os.Environ(), crashStepStoreEnv+"="+spec, crashStepScenarioEnv+"="+sc.name,
+		crashStepAfterEnv+"="+strconv.Itoa(n))
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("child was not killed after write %d: %v\n%s", n, err, out)
+	}
+	st, err := crashStore(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := openCrashEngine(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
 }
 
 // crashStepChild runs the scenario's operation with a store that kills the
