@@ -44,7 +44,12 @@
 //     A's untouched. With [Options.IdentitySecret] and an
 //     untrusted request, each of these needs traits.userHash (see
 //     [UserHash]); without it the call fails with [ErrIdentityUnverified]
-//     and writes nothing. All of this lands in one atomic store write.
+//     and writes nothing. The store writes one key at a time, so binding
+//     and merging are sequences of single-key conditional writes that any
+//     later call, or the background sweep, finishes if a caller crashed
+//     half-way (see "Identity across keys" below); a request the outcome
+//     would refuse (its traits over the bound) is refused before the
+//     first of them.
 //  4. Apply the events in timestamp order (timestamp, else
 //     originalTimestamp, else sentAt, else now; ties keep request order).
 //     Every event moves last-seen forward and starts a new session after
@@ -90,11 +95,34 @@
 //     components fill its variants by key (a hidden variant is ""), its
 //     InlineVariable components become [Change] values.
 //  9. Persist the profile, unless req.Preflight (a record over
-//     [MaxRecordBytes] is refused, nothing written), then emit an
+//     [MaxRecordBytes] is refused, nothing written): one write, on
+//     condition that the profile is still at the version step 2 read
+//     (another process sharing the store may have written it since; then
+//     the call reads again and starts over, up to 32 times, then fails
+//     with [ErrOverload]). Then emit an
 //     [Exposure] for every variant shown to this profile for the first
 //     time ([Options.OnExposure], called outside any lock; the record of
 //     what was emitted is stored with the profile, so it survives
 //     restarts), and return the [Response].
+//
+// # Identity across keys
+//
+// A profile is one record; its user id and the ids merged into it are
+// keys of their own. Stores write one key at a time ([storage.Store]: no
+// transaction spans two keys, which Redis Cluster could not give), so
+// binding a user id, merging an anonymous profile into a known one and
+// deleting a profile with its aliases are sequences of single-key
+// conditional steps, each safe to repeat, each leaving a state the next
+// call recognises and finishes: a merged id becomes a forwarding record
+// (merge pending while it still holds its data), a deletion writes a
+// tombstone first, a bind marks the profile before it claims the user id,
+// and every operation writes an intent that [Engine.Sweep] (run every
+// [Options.SweepInterval] in the background) uses to finish what a
+// crashed caller left. The states, the invariants and the steps are
+// listed at the top of identity.go. The engine's profile cache
+// ([Options.CacheBytes]) keeps encoded records with their versions and is
+// only used for a record the call then writes on condition of that
+// version, so it can never overwrite a newer write of another process.
 //
 // # Wire format
 //
