@@ -34,35 +34,149 @@ func (r *commitReq) answer(v storage.Version, err error) {
 	r.done <- struct{}{}
 }
 
-// committer gathers the Write calls waiting at the moment it is free into
-// one group and commits it, until Close. While it commits (and fsyncs),
-// new callers queue on the unbuffered channel, ready for the next group.
+// maxInflight bounds the transactions the committer has handed to Badger
+// and not yet seen applied.
+const maxInflight = 16
+
+// inflightTxn is a transaction the committer handed to Badger: its commit
+// timestamp, its requests, and, once Badger applied it, the error.
+type inflightTxn struct {
+	ts   uint64
+	reqs []*commitReq
+	err  error
+}
+
+// committer commits the Write calls, until Close. It does not wait for a
+// transaction to be applied (and, with SyncWrites, fsynced) before it
+// commits the next: it hands transactions to Badger, which writes all
+// those waiting at the moment it is free in one batch with one fsync, and
+// answers a transaction's callers when Badger reports it applied. So
+// while one batch is written and synced, the next is gathered and
+// checked, and throughput with SyncWrites is not bounded by one fsync per
+// round.
+//
+// A condition must be checked against the latest write of its key, so an
+// op whose key is in a transaction not yet applied (or already in the
+// transaction being built) waits, in arrival order, until that one is;
+// ops of other keys go ahead. Transactions take increasing timestamps,
+// and Badger applies them in the order they were handed over.
 func (s *Store) committer() {
 	defer s.done.Done()
-	group := make([]*commitReq, 0, 64)
+	c := &pipeline{s: s, busy: make(map[string]int), applied: make(chan *inflightTxn, maxInflight),
+		issued: s.clock.now()}
 	for {
+		// Wait for work: a new Write, or a transaction applied.
 		select {
 		case r := <-s.commits:
-			group = append(group, r)
+			c.waiting = append(c.waiting, r)
+		case t := <-c.applied:
+			c.finish(t)
 		case <-s.stop:
-			return
+			return // Close waited for every Write: nothing is in flight
 		}
 	gather:
-		for len(group) < maxGroup {
+		for len(c.waiting) < maxGroup {
 			select {
 			case r := <-s.commits:
-				group = append(group, r)
+				c.waiting = append(c.waiting, r)
+			case t := <-c.applied:
+				c.finish(t)
 			default:
 				break gather
 			}
 		}
-		s.commitGroup(group)
-		clear(group)
-		group = group[:0]
+		for c.inflight < maxInflight && c.commitNext() {
+		}
 	}
 }
 
-// commitGroup commits the ops of reqs, in order, in as few transactions as
+// pipeline is the committer's state; only the committer goroutine uses it.
+type pipeline struct {
+	s        *Store
+	waiting  []*commitReq   // in arrival order
+	busy     map[string]int // keys in transactions not yet applied
+	inflight int            // transactions not yet applied
+	applied  chan *inflightTxn
+	issued   uint64 // last timestamp handed out
+}
+
+// commitNext builds one transaction from the waiting ops whose keys are
+// free, hands it to Badger and reports whether it did (false: nothing
+// could go).
+func (c *pipeline) commitNext() bool {
+	s := c.s
+	txn := s.db.NewTransactionAt(s.clock.now(), true)
+	var added []*commitReq
+	rest := c.waiting[:0]
+	full := false
+	for _, r := range c.waiting {
+		key := string(r.op.Key)
+		if full || c.busy[key] > 0 {
+			rest = append(rest, r)
+			continue
+		}
+		if err := s.checkCondition(txn, r.op); err != nil {
+			r.answer(0, err)
+			continue
+		}
+		if err := addOp(txn, r.op); err != nil {
+			if errors.Is(err, badger.ErrTxnTooBig) && len(added) > 0 {
+				full = true // the next transaction takes it
+				rest = append(rest, r)
+				continue
+			}
+			r.answer(0, fmt.Errorf("badger: write: %w", err))
+			continue
+		}
+		c.busy[key]++
+		added = append(added, r)
+	}
+	clear(c.waiting[len(rest):])
+	c.waiting = rest
+	if len(added) == 0 {
+		txn.Discard()
+		return false
+	}
+	c.issued = max(c.issued, s.clock.now()) + 1
+	t := &inflightTxn{ts: c.issued, reqs: added}
+	c.inflight++
+	if err := txn.CommitAt(t.ts, func(err error) {
+		t.err = err
+		c.applied <- t // room: at most maxInflight are in flight
+	}); err != nil {
+		// Not reached: CommitAt with a callback reports errors to it.
+		t.err = err
+	}
+	return true
+}
+
+// finish answers the callers of an applied transaction and frees its keys.
+func (c *pipeline) finish(t *inflightTxn) {
+	s := c.s
+	c.inflight--
+	s.clock.committed(t.ts)
+	for _, r := range t.reqs {
+		key := string(r.op.Key)
+		if c.busy[key]--; c.busy[key] <= 0 {
+			delete(c.busy, key)
+		}
+		switch {
+		case t.err != nil:
+			r.answer(0, fmt.Errorf("badger: write: commit: %w", t.err))
+		case r.op.Delete:
+			s.filter.wrote(r.op.Key, t.ts, false)
+			r.answer(0, nil)
+		default:
+			s.filter.wrote(r.op.Key, t.ts, r.op.TTL > 0)
+			r.answer(storage.Version(t.ts), nil)
+		}
+	}
+}
+
+// commitGroup commits the ops of reqs, in order, and waits for each
+// transaction to be applied: the commit path without group commit
+// (Options.DisableGroupCommit), serialized by commitMu. It uses as few
+// transactions as
 // Badger's size limit and the rule of one write per key and transaction
 // allow, and answers every request. An op whose condition fails is
 // answered with ErrConflict and left out; the others are unaffected.

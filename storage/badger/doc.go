@@ -35,17 +35,24 @@
 //
 // Concurrent Write calls are group-committed: one committer goroutine
 // takes every Write waiting at the moment it is free and commits their ops
-// in a single Badger transaction, so that with [Options.SyncWrites] one
-// fsync covers them all. Each caller is answered with the result of its
-// own op: a failed condition or an op Badger rejects fails alone. A key is
-// written at most once per transaction (all writes of a transaction share
-// its version), so a second write of a key waits for the next one.
-// Throughput with SyncWrites therefore grows with the number of concurrent
-// callers. On the 2-core VM tailor is benchmarked on, whose shared disk
-// took 3–18 ms per fsync while others were busy, 64 goroutines writing
-// 1 KB values reached medians of 3,700 and 31,000 fsynced writes per second
-// in two runs, against 340 and 1,200 ungrouped; 512 goroutines reached
-// 17,000 while 8 managed 425 (BenchmarkWrite, BenchmarkWriteDurableCallers).
+// in a single Badger transaction, and it does not wait for that
+// transaction to be applied (and, with [Options.SyncWrites], fsynced)
+// before it builds the next: Badger writes all the transactions waiting
+// at the moment it is free in one batch with one fsync, and each caller is
+// answered once the transaction that carried its op is applied. So while
+// one batch is written and synced the next is gathered and checked. Each
+// caller gets the result of its own op: a failed condition or an op Badger
+// rejects fails alone. A key is written at most once per transaction (all
+// writes of a transaction share its version), and an op whose key is in a
+// transaction not yet applied waits for it, in arrival order, so that its
+// condition is checked against the latest write; ops of other keys go
+// ahead. Throughput with SyncWrites therefore grows with the number of
+// concurrent callers. On the 2-core VM tailor is benchmarked on, whose
+// shared disk took 3–18 ms per fsync while others were busy, 64 goroutines
+// writing 1 KB values reached medians of 3,700 and 31,000 fsynced writes
+// per second in two runs, against 340 and 1,200 ungrouped; 512 goroutines
+// reached 17,000 while 8 managed 425 (BenchmarkWrite,
+// BenchmarkWriteDurableCallers, measured before the pipelining).
 //
 // # Queues
 //
