@@ -46,6 +46,7 @@ type options struct {
 	cpuProfile string
 	memProfile string
 	redisAddrs string
+	store      string
 	progress   string
 }
 
@@ -88,6 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	fs.StringVar(&o.svg, "svg", "", "write the latency histogram as SVG to this file")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase to this file (go tool pprof)")
+	fs.StringVar(&o.store, "store", "badger", "identify modes: the store, badger (the mode says on disk or in memory) or redis (needs -redis, which implies it)")
 	fs.StringVar(&o.redisAddrs, "redis", "", "identify modes: comma-separated Redis addresses (one server, or Redis Cluster seed nodes) to run on instead of Badger; populated once per -redis-prefix and reused, also by several bench processes at once")
 	fs.StringVar(&c.Redis.KeyPrefix, "redis-prefix", "tailor-bench:", "identify with -redis: prefix of the bench's Redis keys")
 	fs.IntVar(&c.Stream, "stream", 0, "identify: number of this process's sequence of profile ids, so that bench processes sharing one -redis draw different ones")
@@ -110,6 +112,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		if a = strings.TrimSpace(a); a != "" {
 			c.Redis.Addrs = append(c.Redis.Addrs, a)
 		}
+	}
+	switch {
+	case o.store != "badger" && o.store != "redis":
+		return nil, fmt.Errorf("%w: -store %q is not badger or redis", errUsage, o.store)
+	case o.store == "redis" && len(c.Redis.Addrs) == 0:
+		return nil, fmt.Errorf("%w: -store redis needs -redis addresses", errUsage)
 	}
 	switch o.progress {
 	case "auto", "on", "off":
