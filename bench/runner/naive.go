@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -126,8 +127,18 @@ func (ns *naiveStore) populate(ctx context.Context, conc int, src *source) error
 	return <-errs
 }
 
-// visit is one operation of the naive loop.
+// visit is one operation of the naive loop; a transaction that conflicts
+// with a concurrent one on the same profile runs again.
 func (ns *naiveStore) visit(v workload.Visitor, seq uint64) error {
+	for {
+		err := ns.visitOnce(v, seq)
+		if !errors.Is(err, bdb.ErrConflict) {
+			return err
+		}
+	}
+}
+
+func (ns *naiveStore) visitOnce(v workload.Visitor, seq uint64) error {
 	req := v.VisitRequest(seq)
 	return ns.db.Update(func(txn *bdb.Txn) error {
 		item, err := txn.Get(naiveKey(v.ID))
