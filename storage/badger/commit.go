@@ -56,6 +56,7 @@ func (s *Store) committer() {
 				break gather
 			}
 		}
+		s.tel.committed(len(group))
 		s.commitGroup(group)
 		clear(group)
 		group = group[:0]
