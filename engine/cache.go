@@ -45,9 +45,11 @@ func (e *Engine) cacheTake(l *lockSet, id string) *record {
 		if en := &c.entries[i]; en.rec != nil && en.id == id {
 			rec := en.rec
 			*en = cacheEntry{}
+			e.tel.cacheLookup(true)
 			return rec
 		}
 	}
+	e.tel.cacheLookup(false)
 	return nil
 }
 

@@ -56,6 +56,7 @@ type Engine struct {
 	encs           sync.Pool // *encoder of profile records
 
 	queue *importQueue // Import's durable queue and worker (importqueue.go)
+	tel   *telemetry   // metrics and traces (telemetry.go); nil without providers
 
 	stopSweep     chan struct{} // closed by Close to stop the sweep goroutine
 	stopSweepOnce sync.Once
@@ -108,9 +109,11 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		}
 		o.Store = s
 	}
+	tel := newTelemetry(&o)
 	e := &Engine{
 		opts:           o,
-		store:          o.Store,
+		store:          tel.meterStore(o.Store),
+		tel:            tel,
 		log:            o.Logger,
 		now:            o.Now,
 		sessionTimeout: o.SessionTimeout,
@@ -139,6 +142,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		e.sweeping.Add(1)
 		go e.sweepLoop(o.SweepInterval)
 	}
+	tel.observe(e)
 	return e, nil
 }
 
@@ -174,6 +178,7 @@ func (e *Engine) sweepLoop(interval time.Duration) {
 // Close waits for in-flight calls, stops background work and closes the
 // store. It is safe to call twice; calls after Close return ErrClosed.
 func (e *Engine) Close() error {
+	e.tel.close()
 	e.stopImportQueue()
 	e.stopSweepOnce.Do(func() { close(e.stopSweep) })
 	e.sweeping.Wait()
@@ -205,6 +210,7 @@ func (e *Engine) SetRules(s *rules.Set) {
 		s = &rules.Set{}
 	}
 	e.rules.Store(s)
+	e.tel.rulesReplaced(s)
 }
 
 // Rules returns the rules in force. The Set is shared and must not be
@@ -216,7 +222,9 @@ func (e *Engine) Rules() *rules.Set { return e.rules.Load() }
 // experiences, persists the profile unless req.Preflight, emits exposures
 // and returns the result. Invalid input returns an *InputError (matching
 // ErrInvalidInput) and writes nothing. The Response belongs to the caller.
-func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*Response, error) {
+func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (resp *Response, err error) {
+	ctx, call := e.tel.startIdentify(ctx, len(req.Events), req.Preflight)
+	defer func() { e.tel.endIdentify(ctx, call, resp, err) }()
 	if err := e.enter(); err != nil {
 		return nil, err
 	}
@@ -267,6 +275,7 @@ func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*
 	if err != nil {
 		return nil, err
 	}
+	e.tel.exposed(ctx, out.exposures)
 	if e.opts.OnExposure != nil {
 		for _, x := range out.exposures {
 			e.opts.OnExposure(x)
@@ -284,7 +293,9 @@ func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*
 // id as an alias of the survivor even if it was never stored.
 func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, explicit bool, userID string, evs []event,
 	req *Request, rs *rules.Set, now time.Time) (evaluation, error) {
-	rec, err := e.resolveLocked(ctx, l, id)
+	lctx, load := e.tel.span(ctx, SpanLoad)
+	rec, err := e.resolveLocked(lctx, l, id)
+	load.end(err)
 	if err != nil {
 		return evaluation{}, err
 	}
@@ -356,7 +367,9 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 	if !located {
 		e.locate(ctx, target, req)
 	}
+	_, eval := e.tel.span(ctx, SpanEvaluate)
 	out := e.evaluate(target, rs, now, !req.Preflight)
+	eval.end(nil)
 	if req.Preflight {
 		out.exposures = nil
 		return out, nil
@@ -371,7 +384,10 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 	if err := ctx.Err(); err != nil {
 		return evaluation{}, err
 	}
-	if err := e.writeRecord(ctx, target); err != nil {
+	cctx, commit := e.tel.span(ctx, SpanCommit)
+	err = e.writeRecord(cctx, target)
+	commit.end(err)
+	if err != nil {
 		return evaluation{}, err
 	}
 	if after != nil {
