@@ -16,6 +16,13 @@
 // replaced and on SIGHUP. SIGINT or SIGTERM shuts down gracefully:
 // in-flight requests finish, then the engine closes (flushing the store and
 // the import queue worker). Logs are JSON (log/slog) on standard error.
+//
+// With -metrics-addr, a second listener serves Prometheus metrics at
+// /metrics: the engine's (tailor.*), the HTTP server's
+// (http.server.request.duration by route and status) and the Go
+// runtime's. With -otlp-endpoint, every request is traced (continuing an
+// incoming traceparent header) and the spans are exported over OTLP/HTTP.
+// README.md beside this file describes both and the Grafana dashboard.
 package main
 
 import (
@@ -75,6 +82,8 @@ type config struct {
 	profileBurst   int
 	identitySecret string
 	redactTraits   []string
+	metricsAddr    string
+	otlpEndpoint   string
 }
 
 // parseConfig reads flags from args, each defaulting to its TAILOR_*
@@ -102,6 +111,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.Float64Var(&c.profileRate, "profile-rate", 0, "requests per second admitted per profile; more get 429 ERR_PROFILE_OVERLOAD (0: no limit)")
 	fs.IntVar(&c.profileBurst, "profile-burst", 0, "burst allowed by -profile-rate (0: the rate rounded up)")
 	fs.StringVar(&c.identitySecret, "identity-secret", "", "secret of traits.userHash = hex(HMAC-SHA256(secret, userId)), required to identify as a user (empty: no verification); prefer TAILOR_IDENTITY_SECRET")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address of a separate listener serving Prometheus metrics at /metrics (empty: no metrics)")
+	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", "", "base URL of an OTLP/HTTP receiver to export traces to, e.g. http://localhost:4318 (empty: no traces)")
 	var redact string
 	fs.StringVar(&redact, "redact-traits", "", "comma-separated trait keys never returned by the API (still stored and used by rules)")
 
@@ -178,8 +189,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
 
+	tel, err := newTelemetry(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { // after the engine has closed (deferred later, so run earlier)
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := tel.shutdown(sctx); err != nil {
+			log.Error("telemetry shutdown", "err", err)
+		}
+	}()
+
 	opts := &engine.Options{InMemory: cfg.inMemory, SyncWrites: cfg.sync, Logger: log,
 		MaxWaiting: cfg.maxWaiting, ProfileRate: cfg.profileRate, ProfileBurst: cfg.profileBurst}
+	tel.engineOptions(opts)
 	if cfg.identitySecret != "" {
 		opts.IdentitySecret = []byte(cfg.identitySecret)
 	}
@@ -239,7 +263,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		return err
 	}
 	srv := &http.Server{
-		Handler:           accessLog(log, mux),
+		Handler:           tel.handler(accessLog(log, mux), ln.Addr().String()),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.timeout + 10*time.Second,
@@ -309,8 +333,13 @@ func (w *rulesWatcher) load() (*rules.Set, error) {
 		return nil, err
 	}
 	w.modTime, w.size = fi.ModTime(), fi.Size()
-	w.log.Info("rules loaded", "file", w.path, "audiences", len(set.Audiences), "experiences", len(set.Experiences))
+	w.loaded(set)
 	return set, nil
+}
+
+func (w *rulesWatcher) loaded(set *rules.Set) {
+	w.log.Info("rules loaded", "file", w.path, "audiences", len(set.Audiences), "experiences", len(set.Experiences),
+		"digest", engine.RulesDigest(set))
 }
 
 // changed reports whether the file's modification time or size differ from
@@ -324,16 +353,20 @@ func (w *rulesWatcher) changed() bool {
 	return !fi.ModTime().Equal(w.modTime) || fi.Size() != w.size
 }
 
+// reload loads the file into the engine (Engine.LoadRules, which counts
+// the reload in tailor.rules.reloads), remembering its modification time
+// and size either way, so that a bad file is not retried until it
+// changes again.
 func (w *rulesWatcher) reload(eng *engine.Engine, why string) {
-	set, err := w.load()
+	if fi, err := os.Stat(w.path); err == nil {
+		w.modTime, w.size = fi.ModTime(), fi.Size()
+	}
+	set, err := eng.LoadRules(w.path)
 	if err != nil {
-		if fi, serr := os.Stat(w.path); serr == nil {
-			w.modTime, w.size = fi.ModTime(), fi.Size()
-		}
 		w.log.Error("rules reload failed; keeping the rules in force", "file", w.path, "trigger", why, "err", err)
 		return
 	}
-	eng.SetRules(set)
+	w.loaded(set)
 }
 
 // watch reloads the rules (when watcher is not nil) on every value of hup
