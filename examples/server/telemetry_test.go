@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -221,12 +222,25 @@ func TestServerMetrics(t *testing.T) {
 		map[string]float64{"tailor_outcome=ok": 1, "tailor_outcome=failed": 1})
 }
 
-// TestServerMetricsOnDisk checks the store's size, the disk guard's free
-// space and the metrics listener's absence by default.
+// TestServerMetricsOnDisk checks the store's size and the disk guard's
+// free space, that the dashboard queries only metrics the server exports
+// and the README describes all of them, and that there is no metrics
+// listener by default.
 func TestServerMetricsOnDisk(t *testing.T) {
-	ts := startServer(t, nil, "-metrics-addr", "127.0.0.1:0")
-	ts.post(t, apiBase+"/profiles", pageEvent)
+	ts := startServer(t, nil, "-metrics-addr", "127.0.0.1:0", "-rules-poll", "0")
+	if err := os.WriteFile(ts.rules, []byte(rulesObserved), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts.hup <- os.Interrupt
+	waitFor(t, "rules with an experience", func() bool { return strings.Contains(ts.logs.String(), `"experiences":1`) })
+	a := profileID(t, must200(t, ts, "/profiles", pageEvent))
+	must200(t, ts, "/profiles/"+a, identifyUser1)
+	b := profileID(t, must200(t, ts, "/profiles", pageEvent))
+	must200(t, ts, "/profiles/"+b, identifyUser1) // merged
+	ts.post(t, apiBase+"/profiles", `{"events":[{"type":"teleport"}]}`)
 	mfs := scrape(t, ts.metricsAddr(t))
+	checkDashboard(t, mfs)
+	checkDocumented(t, mfs)
 	if v := series(mfs, "tailor_store_size_bytes", "tailor_store_part")["tailor_store_part=vlog"]; v <= 0 {
 		t.Errorf("vlog size %v", v)
 	}
@@ -239,6 +253,108 @@ func TestServerMetricsOnDisk(t *testing.T) {
 	plain := startServer(t, nil)
 	if strings.Contains(plain.logs.String(), "serving metrics") {
 		t.Error("metrics served without -metrics-addr")
+	}
+}
+
+func must200(t *testing.T, ts *testServer, path, body string) map[string]any {
+	t.Helper()
+	status, v := ts.post(t, apiBase+path, body)
+	if status != 200 {
+		t.Fatalf("POST %s: %d %v", path, status, v)
+	}
+	return v
+}
+
+// lateMetrics are the dashboard's metrics a short test run does not
+// produce, each with the reason.
+var lateMetrics = map[string]string{
+	"tailor_store_gc_reclaimed_bytes_total": "after the first value-log GC round, a minute after start",
+	"tailor_store_gc_rounds_total":          "after the first value-log GC round",
+	"tailor_store_gc_rewrites_total":        "after the first value-log GC round",
+	"tailor_store_live_data_bytes":          "measured by the GC loop when it starts, in the background",
+	"tailor_import_delay_seconds":           "after an imported batch is applied",
+	"tailor_conflict_retries_total":         "only with a store shared by several processes",
+}
+
+// checkDashboard checks that every panel of grafana-dashboard.json
+// queries only metrics in mfs (or lateMetrics) and is described in the
+// README beside it.
+func checkDashboard(t *testing.T, mfs map[string]*dto.MetricFamily) {
+	t.Helper()
+	raw, err := os.ReadFile("grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Type, Title, Description string
+			Targets                  []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("grafana-dashboard.json: %v", err)
+	}
+	name := regexp.MustCompile(`\b(?:tailor|http|go)_[a-z0-9_]+`)
+	labels := regexp.MustCompile(`\{[^}]*\}|\b(?:by|without)\s*\([^)]*\)`) // label names and matchers
+	panels := 0
+	for _, p := range dash.Panels {
+		if p.Type == "row" {
+			continue
+		}
+		panels++
+		if p.Description == "" || !strings.Contains(string(readme), "**"+p.Title+"**") {
+			t.Errorf("panel %q has no description, or none in README.md", p.Title)
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q queries nothing", p.Title)
+		}
+		for _, q := range p.Targets {
+			for _, m := range name.FindAllString(labels.ReplaceAllString(q.Expr, ""), -1) {
+				family := m
+				for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+					f, ok := strings.CutSuffix(m, suffix)
+					if ok && (mfs[f].GetType() == dto.MetricType_HISTOGRAM || lateMetrics[f] != "") {
+						family = f
+					}
+				}
+				if mfs[family] == nil && lateMetrics[family] == "" {
+					t.Errorf("panel %q queries %s, which the server does not export", p.Title, m)
+				}
+			}
+		}
+	}
+	if panels < 10 {
+		t.Errorf("%d panels", panels)
+	}
+}
+
+// checkDocumented checks that every tailor.* metric the server exports is
+// in the metric table of the top-level README.
+func checkDocumented(t *testing.T, mfs map[string]*dto.MetricFamily) {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("`(tailor\\.[a-z0-9._]+)`").FindAllStringSubmatch(string(readme), -1) {
+		documented[strings.ReplaceAll(m[1], ".", "_")] = true
+	}
+	for family := range mfs {
+		if !strings.HasPrefix(family, "tailor_") {
+			continue
+		}
+		base := strings.TrimSuffix(family, "_total")
+		for _, unit := range []string{"_seconds", "_bytes"} {
+			base = strings.TrimSuffix(base, unit)
+		}
+		if !documented[base] {
+			t.Errorf("%s is not in the README's metric table", family)
+		}
 	}
 }
 
