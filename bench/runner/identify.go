@@ -48,11 +48,22 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 	bo.SyncWrites = cfg.Sync
 	bo.InMemory = cfg.Mode == ModeIdentifyMem
 	eo := engine.Options{Rules: set, CacheProfiles: cfg.CacheProfiles}
+	var ms *meters
+	if cfg.Metrics {
+		ms = newMeters()
+		defer ms.shutdown()
+		eo.MeterProvider, bo.MeterProvider = ms.provider, ms.provider
+	}
 	st, err := openStore(ctx, dir, src, rep.Workload.Kind, eo, bo, cfg.PopulateConcurrency, cfg.Log)
 	if err != nil {
 		return err
 	}
 	defer st.Engine.Close()
+	if ms != nil {
+		if _, err := ms.collect(ctx); err != nil { // drops what populating reported
+			return err
+		}
+	}
 	rep.Workload.Dir = cfg.Dir
 	rep.OpenSeconds = st.OpenSeconds
 	rep.Populate = st.Populate
@@ -66,6 +77,11 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 	})
 	if err != nil {
 		return err
+	}
+	if ms != nil {
+		if rep.Metrics, err = ms.collect(ctx); err != nil {
+			return err
+		}
 	}
 	rep.Memory = memory()
 	if !bo.InMemory {

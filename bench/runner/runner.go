@@ -86,6 +86,12 @@ type Config struct {
 	// measured over; default 200, negative disables the table.
 	AudienceSample int
 
+	// Metrics, in the identify modes, gives the engine and the store an
+	// OpenTelemetry SDK MeterProvider and puts what they report over the
+	// measured phase in Report.Metrics. It adds the SDK's cost to every
+	// call (engine/PERF.md, BenchmarkIdentifyTelemetry).
+	Metrics bool
+
 	// CPUProfile, when set, receives a CPU profile (pprof) of the
 	// measured phase only: not the populating, not the audience table.
 	CPUProfile io.Writer
@@ -215,6 +221,9 @@ func (c *Config) fill() error {
 	}
 	if c.Sync && c.Mode != ModeIdentifyDisk {
 		return fmt.Errorf("%w: sync applies to mode %s only", ErrConfig, ModeIdentifyDisk)
+	}
+	if c.Metrics && c.Mode == ModeEval {
+		return fmt.Errorf("%w: metrics apply to the identify modes only", ErrConfig)
 	}
 	if c.Dir != "" && c.Mode != ModeIdentifyDisk {
 		return fmt.Errorf("%w: dir applies to mode %s only", ErrConfig, ModeIdentifyDisk)
