@@ -368,13 +368,21 @@ type identifyCall struct {
 	span  trace.Span
 }
 
+// The hooks of the hot path are split in two: an inlined nil check, and
+// the work, called only when there is telemetry, so that an engine without
+// providers pays a comparison per hook and no call.
+
 // startIdentify starts timing (and tracing, as a child of ctx's span) an
 // Identify call of events events; Identify's deferred endIdentify ends it.
 func (t *telemetry) startIdentify(ctx context.Context, events int, preflight bool) (context.Context, identifyCall) {
-	var c identifyCall
 	if t == nil {
-		return ctx, c
+		return ctx, identifyCall{}
 	}
+	return t.startIdentifyOn(ctx, events, preflight)
+}
+
+func (t *telemetry) startIdentifyOn(ctx context.Context, events int, preflight bool) (context.Context, identifyCall) {
+	var c identifyCall
 	if t.m != nil {
 		c.start = time.Now()
 	}
@@ -387,9 +395,12 @@ func (t *telemetry) startIdentify(ctx context.Context, events int, preflight boo
 
 // endIdentify records the outcome of the call c and ends its span.
 func (t *telemetry) endIdentify(ctx context.Context, c identifyCall, resp *Response, err error) {
-	if t == nil {
-		return
+	if t != nil {
+		t.endIdentifyOn(ctx, c, resp, err)
 	}
+}
+
+func (t *telemetry) endIdentifyOn(ctx context.Context, c identifyCall, resp *Response, err error) {
 	o := classify(err)
 	if t.m != nil {
 		t.m.calls.Add(ctx, 1, t.m.outcomeAdd[o]...)
@@ -417,7 +428,15 @@ type span struct{ s trace.Span }
 
 // span starts the child span name of ctx's span.
 func (t *telemetry) span(ctx context.Context, name string) (context.Context, span) {
-	if t == nil || t.tracer == nil {
+	if t == nil {
+		return ctx, span{}
+	}
+	return t.spanOn(ctx, name)
+}
+
+//go:noinline
+func (t *telemetry) spanOn(ctx context.Context, name string) (context.Context, span) {
+	if t.tracer == nil {
 		return ctx, span{}
 	}
 	ctx, s := t.tracer.Start(ctx, name)
@@ -428,9 +447,12 @@ func (t *telemetry) span(ctx context.Context, name string) (context.Context, spa
 // step of the protocol, not a failure) marks it failed, with the outcome
 // it would give as the description.
 func (s span) end(err error) {
-	if s.s == nil {
-		return
+	if s.s != nil {
+		s.endOn(err)
 	}
+}
+
+func (s span) endOn(err error) {
 	if err != nil && err != errRelock {
 		s.s.SetStatus(codes.Error, outcomeNames[classify(err)])
 	}
@@ -439,9 +461,12 @@ func (s span) end(err error) {
 
 // exposed counts the exposures an Identify call emitted.
 func (t *telemetry) exposed(ctx context.Context, xs []Exposure) {
-	if t == nil || t.m == nil {
-		return
+	if t != nil && t.m != nil && len(xs) > 0 {
+		t.exposedOn(ctx, xs)
 	}
+}
+
+func (t *telemetry) exposedOn(ctx context.Context, xs []Exposure) {
 	for _, x := range xs {
 		t.m.exposures.Add(ctx, 1, metric.WithAttributes(
 			attribute.String("tailor.experience.id", x.ExperienceID),
@@ -468,9 +493,12 @@ func (t *telemetry) conflictRetried(ctx context.Context) {
 
 // cacheLookup counts a lookup of the decoded-profile cache.
 func (t *telemetry) cacheLookup(hit bool) {
-	if t == nil || t.m == nil {
-		return
+	if t != nil && t.m != nil {
+		t.cacheLookupOn(hit)
 	}
+}
+
+func (t *telemetry) cacheLookupOn(hit bool) {
 	if hit {
 		t.m.cache.Add(context.Background(), 1, t.m.cacheHit...)
 	} else {

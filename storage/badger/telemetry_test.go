@@ -6,7 +6,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/dgraph-io/badger/v4"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
@@ -78,33 +77,9 @@ func TestTelemetryGroupCommit(t *testing.T) {
 // reclaimed, and the live data measured after it.
 func TestTelemetryGC(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
-	opts := Options{
-		Dir:              t.TempDir(),
-		ValueLogFileSize: 1 << 20,
-		GCInterval:       -1,
-		MeterProvider:    sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
-		tune: func(o *badger.Options) {
-			o.MemTableSize = 64 << 10
-			o.NumLevelZeroTables = 1
-			o.BaseTableSize = 64 << 10
-			o.BaseLevelSize = 256 << 10
-		},
-	}
-	s, err := Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	const keys, rounds, valueLen = 500, 16, 1005
-	for round := range rounds {
-		for i := range keys {
-			op := storage.Op{Key: fmt.Appendf(nil, "k/%04d", i), Value: fmt.Appendf(nil, "%04d:%01000d", round, i)}
-			if _, err := s.Write(context.Background(), op); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	s = reopenCompacted(t, s, opts)
+	opts := gcOptions(t.TempDir())
+	opts.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	s := garbageStore(t, opts)
 	if d := collected(t, reader, "tailor.store.live_data"); d != nil {
 		if g := d.(metricdata.Gauge[int64]); len(g.DataPoints) > 0 {
 			t.Fatalf("live data reported before it was measured: %+v", g.DataPoints)
@@ -128,7 +103,7 @@ func TestTelemetryGC(t *testing.T) {
 	}
 	// Every key holds one value of valueLen bytes; Badger estimates a
 	// value's size from its pointer within a few bytes of header.
-	want := int64(keys * (len("k/0000") + valueLen))
+	want := int64(garbageKeys * (len("k/0000") + garbageValueLen))
 	if live := g.DataPoints[0].Value; live < want*98/100 || live > want*102/100 {
 		t.Errorf("live data %d bytes, want about %d", live, want)
 	}
