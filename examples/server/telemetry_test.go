@@ -225,7 +225,7 @@ func TestServerMetrics(t *testing.T) {
 // TestServerMetricsOnDisk checks the store's size and the disk guard's
 // free space, that the dashboard queries only metrics the server exports
 // and the README describes all of them, and that there is no metrics
-// listener by default.
+// listener by default, one with TAILOR_METRICS_ADDR.
 func TestServerMetricsOnDisk(t *testing.T) {
 	ts := startServer(t, nil, "-metrics-addr", "127.0.0.1:0", "-rules-poll", "0")
 	if err := os.WriteFile(ts.rules, []byte(rulesObserved), 0o644); err != nil {
@@ -253,6 +253,10 @@ func TestServerMetricsOnDisk(t *testing.T) {
 	plain := startServer(t, nil)
 	if strings.Contains(plain.logs.String(), "serving metrics") {
 		t.Error("metrics served without -metrics-addr")
+	}
+	byEnv := startServer(t, map[string]string{"TAILOR_METRICS_ADDR": "127.0.0.1:0"})
+	if len(scrape(t, byEnv.metricsAddr(t))) == 0 {
+		t.Error("TAILOR_METRICS_ADDR: nothing served")
 	}
 }
 
