@@ -184,6 +184,38 @@ type instruments struct {
 	reloadOK      []metric.AddOption
 	reloadFailed  []metric.AddOption
 	lsm, vlog     []metric.ObserveOption
+
+	// exposureOpts holds the attributes of each experience and variant
+	// exposed so far: as many as the rules have had.
+	exposureMu   sync.RWMutex
+	exposureOpts map[exposureKey][]metric.AddOption
+}
+
+type exposureKey struct {
+	experience string
+	variant    int
+}
+
+// exposure returns the attributes of an exposure to variant of
+// experience, made once.
+func (m *instruments) exposure(experience string, variant int) []metric.AddOption {
+	k := exposureKey{experience, variant}
+	m.exposureMu.RLock()
+	opts, ok := m.exposureOpts[k]
+	m.exposureMu.RUnlock()
+	if ok {
+		return opts
+	}
+	opts = []metric.AddOption{metric.WithAttributes(
+		attribute.String("tailor.experience.id", experience),
+		attribute.Int("tailor.variant.index", variant))}
+	m.exposureMu.Lock()
+	defer m.exposureMu.Unlock()
+	if m.exposureOpts == nil {
+		m.exposureOpts = make(map[exposureKey][]metric.AddOption)
+	}
+	m.exposureOpts[k] = opts
+	return opts
 }
 
 // rulesInfo is what the tailor.rules.version gauge reports: the number of
@@ -468,9 +500,7 @@ func (t *telemetry) exposed(ctx context.Context, xs []Exposure) {
 
 func (t *telemetry) exposedOn(ctx context.Context, xs []Exposure) {
 	for _, x := range xs {
-		t.m.exposures.Add(ctx, 1, metric.WithAttributes(
-			attribute.String("tailor.experience.id", x.ExperienceID),
-			attribute.Int("tailor.variant.index", x.VariantIndex)))
+		t.m.exposures.Add(ctx, 1, t.m.exposure(x.ExperienceID, x.VariantIndex)...)
 	}
 }
 
