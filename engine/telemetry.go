@@ -25,6 +25,10 @@ package engine
 //   - The rules: SetRules and LoadRules (reloads, ok or failed) and the
 //     version in force.
 //
+// The instruments are made in telemetry_metrics.go, the rules' version is
+// kept in telemetry_rules.go and the store is metered in
+// telemetry_store.go; this file has the hooks.
+//
 // Attributes are bounded: outcomes and results are fixed sets, and the
 // experience ids and variant indexes of exposures come from the rules.
 // No profile id, user id, trait or error message is ever recorded, in a
@@ -33,22 +37,16 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/storage"
 )
 
@@ -110,27 +108,6 @@ func classify(err error) outcome {
 	return outcomeStoreError
 }
 
-// Store operations and results (attributes tailor.store.operation and
-// tailor.store.result of tailor.store.operation.duration).
-const (
-	opGet = iota
-	opWrite
-	numOps
-)
-
-const (
-	resultOK = iota
-	resultNotFound
-	resultConflict
-	resultError
-	numResults
-)
-
-var (
-	opNames     = [numOps]string{"get", "write"}
-	resultNames = [numResults]string{"ok", "not_found", "conflict", "error"}
-)
-
 // Histogram bucket boundaries. An Identify takes tens of microseconds from
 // the cache and milliseconds with an fsync; the semantic conventions'
 // HTTP buckets start at 5 ms and would put nearly every call in the first.
@@ -153,79 +130,6 @@ type telemetry struct {
 	reg       metric.Registration // the observable gauges' callback
 }
 
-// instruments are the engine's metric instruments with their attribute
-// sets, prepared once so that recording allocates nothing.
-type instruments struct {
-	meter metric.Meter
-
-	calls       metric.Int64Counter
-	duration    metric.Float64Histogram
-	audiences   metric.Int64Histogram
-	exposures   metric.Int64Counter
-	merges      metric.Int64Counter
-	retries     metric.Int64Counter
-	cache       metric.Int64Counter
-	storeTime   metric.Float64Histogram
-	reloads     metric.Int64Counter
-	importDelay metric.Float64Histogram
-
-	storeSize    metric.Int64ObservableGauge
-	diskFree     metric.Int64ObservableGauge
-	diskLimit    metric.Int64ObservableGauge
-	queueDepth   metric.Int64ObservableGauge
-	importLag    metric.Float64ObservableGauge
-	rulesVersion metric.Int64ObservableGauge
-
-	outcomeAdd    [numOutcomes][]metric.AddOption
-	outcomeRecord [numOutcomes][]metric.RecordOption
-	cacheHit      []metric.AddOption
-	cacheMiss     []metric.AddOption
-	store         [numOps][numResults][]metric.RecordOption
-	reloadOK      []metric.AddOption
-	reloadFailed  []metric.AddOption
-	lsm, vlog     []metric.ObserveOption
-
-	// exposureOpts holds the attributes of each experience and variant
-	// exposed so far: as many as the rules have had.
-	exposureMu   sync.RWMutex
-	exposureOpts map[exposureKey][]metric.AddOption
-}
-
-type exposureKey struct {
-	experience string
-	variant    int
-}
-
-// exposure returns the attributes of an exposure to variant of
-// experience, made once.
-func (m *instruments) exposure(experience string, variant int) []metric.AddOption {
-	k := exposureKey{experience, variant}
-	m.exposureMu.RLock()
-	opts, ok := m.exposureOpts[k]
-	m.exposureMu.RUnlock()
-	if ok {
-		return opts
-	}
-	opts = []metric.AddOption{metric.WithAttributes(
-		attribute.String("tailor.experience.id", experience),
-		attribute.Int("tailor.variant.index", variant))}
-	m.exposureMu.Lock()
-	defer m.exposureMu.Unlock()
-	if m.exposureOpts == nil {
-		m.exposureOpts = make(map[exposureKey][]metric.AddOption)
-	}
-	m.exposureOpts[k] = opts
-	return opts
-}
-
-// rulesInfo is what the tailor.rules.version gauge reports: the number of
-// rule sets the engine has had (1 for the rules given to Open, one more
-// per SetRules) with the digest of the one in force.
-type rulesInfo struct {
-	version int64
-	opts    []metric.ObserveOption
-}
-
 // newTelemetry returns the telemetry of an engine opened with o, or nil
 // when o sets no provider. Instruments the provider refuses are logged
 // and replaced by no-ops: telemetry never stops the engine from opening.
@@ -246,87 +150,6 @@ func newTelemetry(o *Options) *telemetry {
 		t.setRules(o.Rules, false)
 	}
 	return t
-}
-
-func newInstruments(meter metric.Meter, errs *[]error) *instruments {
-	m := &instruments{meter: meter}
-	nop := noop.Meter{}
-	check := func(err error) bool {
-		if err != nil {
-			*errs = append(*errs, err)
-		}
-		return err != nil
-	}
-	counter := func(name, unit, desc string) metric.Int64Counter {
-		c, err := meter.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		if check(err) {
-			c, _ = nop.Int64Counter(name)
-		}
-		return c
-	}
-	histogram := func(name, unit, desc string, buckets []float64) metric.Float64Histogram {
-		h, err := meter.Float64Histogram(name, metric.WithUnit(unit), metric.WithDescription(desc),
-			metric.WithExplicitBucketBoundaries(buckets...))
-		if check(err) {
-			h, _ = nop.Float64Histogram(name)
-		}
-		return h
-	}
-	gauge := func(name, unit, desc string) metric.Int64ObservableGauge {
-		g, err := meter.Int64ObservableGauge(name, metric.WithUnit(unit), metric.WithDescription(desc))
-		if check(err) {
-			g, _ = nop.Int64ObservableGauge(name)
-		}
-		return g
-	}
-
-	m.calls = counter("tailor.identify.calls", "{call}", "Identify calls, by outcome.")
-	m.duration = histogram("tailor.identify.duration", "s", "Duration of Identify calls, by outcome.", latencyBuckets)
-	var err error
-	m.audiences, err = meter.Int64Histogram("tailor.identify.audiences", metric.WithUnit("{audience}"),
-		metric.WithDescription("Audiences matched per successful Identify call."),
-		metric.WithExplicitBucketBoundaries(audienceBuckets...))
-	if check(err) {
-		m.audiences, _ = nop.Int64Histogram("tailor.identify.audiences")
-	}
-	m.exposures = counter("tailor.exposures", "{exposure}", "Variants newly exposed to a profile, by experience and variant index.")
-	m.merges = counter("tailor.merges", "{merge}", "Anonymous profiles merged into a known profile (merges started).")
-	m.retries = counter("tailor.conflict.retries", "{retry}", "Calls read again and recomputed after a conflicting write by another process.")
-	m.cache = counter("tailor.cache.lookups", "{lookup}", "Decoded-profile cache lookups, by result (hit, miss).")
-	m.storeTime = histogram("tailor.store.operation.duration", "s", "Duration of the engine's store reads (get) and writes, by result.", latencyBuckets)
-	m.reloads = counter("tailor.rules.reloads", "{reload}", "Rules replaced (SetRules, LoadRules: ok) or refused (LoadRules: failed).")
-	m.importDelay = histogram("tailor.import.delay", "s", "Time from Import to its batch being applied and acknowledged.", delayBuckets)
-
-	m.storeSize = gauge("tailor.store.size", "By", "Size of the store on disk, by part (lsm, vlog).")
-	m.diskFree = gauge("tailor.disk.free", "By", "Free space of the store's filesystem as the disk guard sees it.")
-	m.diskLimit = gauge("tailor.disk.free.limit", "By", "Free space below which the store refuses writes (Options.MinFreeBytes).")
-	m.queueDepth = gauge("tailor.import.queue.depth", "{batch}", "Imported batches waiting to be applied.")
-	m.importLag, err = meter.Float64ObservableGauge("tailor.import.lag", metric.WithUnit("s"),
-		metric.WithDescription("Age of the imported batch being applied (0 when the worker is idle)."))
-	if check(err) {
-		m.importLag, _ = nop.Float64ObservableGauge("tailor.import.lag")
-	}
-	m.rulesVersion = gauge("tailor.rules.version", "{version}", "Rule sets the engine has had, the one in force with its digest.")
-
-	for o := range numOutcomes {
-		set := attribute.NewSet(attribute.String("tailor.outcome", outcomeNames[o]))
-		m.outcomeAdd[o] = []metric.AddOption{metric.WithAttributeSet(set)}
-		m.outcomeRecord[o] = []metric.RecordOption{metric.WithAttributeSet(set)}
-	}
-	m.cacheHit = []metric.AddOption{metric.WithAttributes(attribute.String("tailor.cache.result", "hit"))}
-	m.cacheMiss = []metric.AddOption{metric.WithAttributes(attribute.String("tailor.cache.result", "miss"))}
-	for op := range numOps {
-		for r := range numResults {
-			m.store[op][r] = []metric.RecordOption{metric.WithAttributes(
-				attribute.String("tailor.store.operation", opNames[op]),
-				attribute.String("tailor.store.result", resultNames[r]))}
-		}
-	}
-	m.reloadOK = []metric.AddOption{metric.WithAttributes(attribute.String("tailor.outcome", "ok"))}
-	m.reloadFailed = []metric.AddOption{metric.WithAttributes(attribute.String("tailor.outcome", "failed"))}
-	m.lsm = []metric.ObserveOption{metric.WithAttributes(attribute.String("tailor.store.part", "lsm"))}
-	m.vlog = []metric.ObserveOption{metric.WithAttributes(attribute.String("tailor.store.part", "vlog"))}
-	return m
 }
 
 // meterStore returns s timed by the engine's store-latency histogram, or
@@ -543,121 +366,4 @@ func (t *telemetry) imported(ctx context.Context, now time.Time, atMs int64) {
 		return
 	}
 	t.m.importDelay.Record(ctx, max(0, now.Sub(time.UnixMilli(atMs)).Seconds()))
-}
-
-// rulesReplaced counts a successful reload and makes s the version the
-// gauge reports.
-func (t *telemetry) rulesReplaced(s *rules.Set) {
-	if t == nil || t.m == nil {
-		return
-	}
-	t.setRules(s, true)
-}
-
-// rulesRefused counts a reload that failed: the rules in force stay.
-func (t *telemetry) rulesRefused() {
-	if t == nil || t.m == nil {
-		return
-	}
-	t.m.reloads.Add(context.Background(), 1, t.m.reloadFailed...)
-}
-
-func (t *telemetry) setRules(s *rules.Set, reload bool) {
-	t.rulesMu.Lock()
-	defer t.rulesMu.Unlock()
-	v := int64(1)
-	if prev := t.rules.Load(); prev != nil {
-		v = prev.version + 1
-	}
-	t.rules.Store(&rulesInfo{version: v, opts: []metric.ObserveOption{
-		metric.WithAttributes(attribute.String("tailor.rules.digest", RulesDigest(s)))}})
-	if reload {
-		t.m.reloads.Add(context.Background(), 1, t.m.reloadOK...)
-	}
-}
-
-// RulesDigest returns a digest of what s says — its audiences and
-// experiences, leaving out where in which file each was defined — as 16
-// hex digits: two processes serving the same rules report the same
-// digest (the tailor.rules.version gauge's tailor.rules.digest
-// attribute). A nil or empty s has the digest of no rules.
-func RulesDigest(s *rules.Set) string {
-	var auds []rules.Audience
-	var exps []rules.Experience
-	if s != nil {
-		auds, exps = slices.Clone(s.Audiences), slices.Clone(s.Experiences)
-	}
-	for i := range auds {
-		auds[i].Pos = rules.Pos{}
-	}
-	for i := range exps {
-		exps[i].Pos = rules.Pos{}
-	}
-	b, err := json.Marshal(struct {
-		Audiences   []rules.Audience
-		Experiences []rules.Experience
-	}{auds, exps})
-	if err != nil {
-		// Parse accepts only values JSON can encode; keep the gauge
-		// going all the same.
-		return "unknown"
-	}
-	return fmt.Sprintf("%016x", xxhash.Sum64(b))
-}
-
-// meteredStore times the engine's reads and writes of its store.
-type meteredStore struct {
-	storage.Store
-	m *instruments
-}
-
-func (s *meteredStore) Get(ctx context.Context, key, dst []byte) ([]byte, storage.Version, error) {
-	start := time.Now()
-	b, v, err := s.Store.Get(ctx, key, dst)
-	r := resultOK
-	switch {
-	case err == nil:
-	case errors.Is(err, storage.ErrNotFound):
-		r = resultNotFound
-	default:
-		r = resultError
-	}
-	s.m.storeTime.Record(ctx, time.Since(start).Seconds(), s.m.store[opGet][r]...)
-	return b, v, err
-}
-
-func (s *meteredStore) Write(ctx context.Context, op storage.Op) (storage.Version, error) {
-	start := time.Now()
-	v, err := s.Store.Write(ctx, op)
-	r := resultOK
-	switch {
-	case err == nil:
-	case errors.Is(err, storage.ErrConflict):
-		r = resultConflict
-	default:
-		r = resultError
-	}
-	s.m.storeTime.Record(ctx, time.Since(start).Seconds(), s.m.store[opWrite][r]...)
-	return v, err
-}
-
-// Size reports the inner store's size when it has one.
-func (s *meteredStore) Size() (lsm, vlog int64) {
-	if sz, ok := s.Store.(storage.Sizer); ok {
-		return sz.Size()
-	}
-	return 0, 0
-}
-
-// view returns the free space the guard sees — the last figure it read,
-// refreshed when stale, less what was written since — or false when it
-// cannot tell (statfs failed).
-func (g *diskGuard) view() (uint64, bool) {
-	_ = g.check(0) // refreshes the figure when it is stale
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.err != nil {
-		return 0, false
-	}
-	return g.free - min(g.free, g.written), true
 }

@@ -1,12 +1,7 @@
 package engine_test
 
 import (
-	"context"
 	"testing"
-
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/tailorhq/tailor/engine"
 )
@@ -20,20 +15,9 @@ import (
 // adds per Identify; BenchmarkIdentify before and after a change shows
 // the cost without providers.
 func BenchmarkIdentifyTelemetry(b *testing.B) {
-	for _, mode := range []string{"off", "metrics", "traces", "both"} {
+	for _, mode := range engine.BenchTelemetryModes {
 		b.Run(mode, func(b *testing.B) {
-			e := openBench(b, false, true, func(o *engine.Options) {
-				if mode == "metrics" || mode == "both" {
-					mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-					b.Cleanup(func() { mp.Shutdown(context.Background()) })
-					o.MeterProvider = mp
-				}
-				if mode == "traces" || mode == "both" {
-					tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
-					b.Cleanup(func() { tp.Shutdown(context.Background()) })
-					o.TracerProvider = tp
-				}
-			})
+			e := openBench(b, false, true, engine.BenchProviders(b, mode))
 			benchIdentify(b, e, true)
 		})
 	}

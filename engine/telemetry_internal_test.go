@@ -5,10 +5,6 @@ import (
 	"log/slog"
 	"testing"
 
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/storage"
 )
@@ -50,19 +46,10 @@ func (nopStore) Write(context.Context, storage.Op) (storage.Version, error) { re
 // TracerProvider sampling every call with its spans batched to a dropping
 // exporter (traces), or both.
 func BenchmarkTelemetryHooks(b *testing.B) {
-	for _, mode := range []string{"off", "metrics", "traces", "both"} {
+	for _, mode := range BenchTelemetryModes {
 		b.Run(mode, func(b *testing.B) {
 			o := &Options{Logger: slog.New(slog.DiscardHandler), Rules: &rules.Set{}}
-			if mode == "metrics" || mode == "both" {
-				mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-				b.Cleanup(func() { mp.Shutdown(context.Background()) })
-				o.MeterProvider = mp
-			}
-			if mode == "traces" || mode == "both" {
-				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
-				b.Cleanup(func() { tp.Shutdown(context.Background()) })
-				o.TracerProvider = tp
-			}
+			BenchProviders(b, mode)(o)
 			t := newTelemetry(o)
 			st := t.meterStore(nopStore{})
 			ctx := context.Background()
