@@ -86,6 +86,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&c.EvalPool, "eval-pool", runner.DefaultEvalPool, "eval: distinct profiles cycled through (1: one hot profile, as microbenchmarks do)")
 	fs.IntVar(&c.AudienceSample, "audience-sample", 200, "profiles the slowest-audiences table is measured over (negative: skip the table)")
 	fs.IntVar(&o.top, "top", 10, "rows of the slowest-audiences table")
+	fs.BoolVar(&c.Metrics, "metrics", false, "identify: report the engine's and the store's OpenTelemetry metrics over the measured phase (adds the SDK's cost to every call)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	fs.StringVar(&o.svg, "svg", "", "write the latency histogram as SVG to this file")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured phase to this file (go tool pprof)")

@@ -193,8 +193,9 @@ func benchRules() *rules.Set {
 // openBench opens an engine with the bench rules on an in-memory store, or
 // on disk in a temporary directory with SyncWrites off, holding the
 // benchProfiles profiles of benchSnapshot; cache selects the
-// decoded-profile cache (default size) or none.
-func openBench(b *testing.B, onDisk, cache bool) *engine.Engine {
+// decoded-profile cache (default size) or none; opts, when given, adjust
+// the engine's options.
+func openBench(b *testing.B, onDisk, cache bool, opts ...func(*engine.Options)) *engine.Engine {
 	b.Helper()
 	snap, err := benchSnapshot()
 	if err != nil {
@@ -211,6 +212,9 @@ func openBench(b *testing.B, onDisk, cache bool) *engine.Engine {
 	o := &engine.Options{Store: st, Rules: benchRules()}
 	if !cache {
 		o.CacheBytes = -1
+	}
+	for _, opt := range opts {
+		opt(o)
 	}
 	e, err := engine.Open("", o)
 	if err != nil {

@@ -56,9 +56,11 @@ func (e *Engine) cacheGet(l *lockSet, id string) ([]byte, storage.Version) {
 		if en := &c.entries[i]; en.ver != 0 && en.id == id {
 			c.clock++
 			en.used = c.clock
+			e.tel.cacheLookup(true)
 			return en.enc, en.ver
 		}
 	}
+	e.tel.cacheLookup(false)
 	return nil, 0
 }
 

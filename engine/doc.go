@@ -245,6 +245,30 @@
 // the store. With [Options].SyncWrites, every Identify is fsynced before it
 // returns. [Engine.Close] waits for in-flight calls.
 //
+// # Telemetry
+//
+// With [Options].MeterProvider and [Options].TracerProvider set, the
+// engine reports OpenTelemetry metrics and traces; without them it
+// reports nothing and costs nothing measurable (engine/PERF.md has the
+// figures). It never uses package otel's global providers. Metrics are
+// named tailor.* and carry bounded attributes only — outcomes, results,
+// and the experience ids and variant indexes of the rules, never a
+// profile id, user id or trait: Identify calls by outcome
+// (tailor.identify.calls, tailor.identify.duration in seconds), audiences
+// matched, exposures, merges, conflicts retried, cache lookups, the
+// latency of store reads and writes, size on disk and free space, the
+// import queue's depth and lag, rule reloads and the version in force.
+// The default store adds its own (group commits, value-log GC, live
+// data). The README's Observability section lists every metric with its
+// unit.
+//
+// Each Identify is a span ([SpanIdentify]) in the trace of the caller's
+// context, with child spans [SpanLoad], [SpanEvaluate] and [SpanCommit].
+// Span attributes are counts and outcomes; a failed call's status
+// describes its outcome ("invalid", "overload", ...), never the error
+// message, which may name a profile. [Engine.LoadRules] reloads a rules
+// file and counts the reload, ok or failed.
+//
 // # Errors
 //
 // Invalid input is an [*InputError] naming the field at fault (matching

@@ -58,6 +58,7 @@ type Engine struct {
 	encs           sync.Pool // *encoder of profile records
 
 	queue *importQueue // Import's durable queue and worker (importqueue.go)
+	tel   *telemetry   // metrics and traces (telemetry.go); nil without providers
 
 	stopSweep     chan struct{} // closed by Close to stop the sweep goroutine
 	stopSweepOnce sync.Once
@@ -112,9 +113,11 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		}
 		o.Store = s
 	}
+	tel := newTelemetry(&o)
 	e := &Engine{
 		opts:           o,
-		store:          o.Store,
+		store:          tel.meterStore(o.Store),
+		tel:            tel,
 		log:            o.Logger,
 		now:            o.Now,
 		sessionTimeout: o.SessionTimeout,
@@ -144,6 +147,7 @@ func Open(dir string, opts *Options) (*Engine, error) {
 		e.sweeping.Add(1)
 		go e.sweepLoop(o.SweepInterval)
 	}
+	tel.observe(e)
 	return e, nil
 }
 
@@ -179,6 +183,7 @@ func (e *Engine) sweepLoop(interval time.Duration) {
 // Close waits for in-flight calls, stops background work and closes the
 // store. It is safe to call twice; calls after Close return ErrClosed.
 func (e *Engine) Close() error {
+	e.tel.close()
 	e.stopImportQueue()
 	e.stopSweepOnce.Do(func() { close(e.stopSweep) })
 	e.sweeping.Wait()
@@ -212,6 +217,7 @@ func (e *Engine) SetRules(s *rules.Set) {
 	}
 	e.rules.Store(s)
 	e.rulesWatch.notify(s)
+	e.tel.rulesReplaced(s)
 }
 
 // Rules returns the rules in force. The Set is shared and must not be
@@ -223,7 +229,9 @@ func (e *Engine) Rules() *rules.Set { return e.rules.Load() }
 // experiences, persists the profile unless req.Preflight, emits exposures
 // and returns the result. Invalid input returns an *InputError (matching
 // ErrInvalidInput) and writes nothing. The Response belongs to the caller.
-func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*Response, error) {
+func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (resp *Response, err error) {
+	ctx, call := e.tel.startIdentify(ctx, len(req.Events), req.Preflight)
+	defer func() { e.tel.endIdentify(ctx, call, resp, err) }()
 	if err := e.enter(); err != nil {
 		return nil, err
 	}
@@ -277,6 +285,7 @@ func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*
 	if err != nil {
 		return nil, err
 	}
+	e.tel.exposed(ctx, out.exposures)
 	if e.opts.OnExposure != nil {
 		for _, x := range out.exposures {
 			e.opts.OnExposure(x)
@@ -295,7 +304,9 @@ func (e *Engine) Identify(ctx context.Context, profileID string, req Request) (*
 func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, explicit bool, userID string, evs []event,
 	req *Request, rs *rules.Set, now time.Time) (evaluation, error) {
 	l.noCache = req.Preflight
-	rec, err := e.resolveLocked(ctx, l, id)
+	lctx, load := e.tel.span(ctx, SpanLoad)
+	rec, err := e.resolveLocked(lctx, l, id)
+	load.end(err)
 	if err != nil {
 		return evaluation{}, err
 	}
@@ -367,7 +378,9 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 	if !located {
 		e.locate(ctx, target, req)
 	}
-	out := e.evaluateWith(ctx, target, rs, now, !req.Preflight, req.Overrides)
+	ectx, eval := e.tel.span(ctx, SpanEvaluate)
+	out := e.evaluateWith(ectx, target, rs, now, !req.Preflight, req.Overrides)
+	eval.end(nil)
 	if err := ctx.Err(); err != nil {
 		return evaluation{}, err // the deadline passed during evaluation
 	}
@@ -385,7 +398,10 @@ func (e *Engine) identifyLocked(ctx context.Context, l *lockSet, id string, expl
 	if err := ctx.Err(); err != nil {
 		return evaluation{}, err
 	}
-	if err := e.writeRecord(ctx, l, target); err != nil {
+	cctx, commit := e.tel.span(ctx, SpanCommit)
+	err = e.writeRecord(cctx, l, target)
+	commit.end(err)
+	if err != nil {
 		return evaluation{}, err
 	}
 	if after != nil {

@@ -80,6 +80,9 @@ type importRecord struct {
 	// Untrusted keeps Request.Untrusted, so identity verification applies
 	// to imported identify events as to synchronous ones.
 	Untrusted bool `json:"untrusted,omitempty"`
+	// At is when Import queued the batch (Unix ms), for the import lag
+	// and delay metrics; 0 in batches queued before it was recorded.
+	At int64 `json:"at,omitempty"`
 }
 
 const importRecordVersion = 1
@@ -92,6 +95,9 @@ type importQueue struct {
 	max int
 
 	legacy atomic.Int64 // legacy batches not yet applied
+	// taken is when the batch the worker took last was queued (Unix ms),
+	// until it is acknowledged: 0 while the worker waits for one.
+	taken atomic.Int64
 
 	mu     sync.Mutex
 	cancel context.CancelFunc // stops the running worker
@@ -148,6 +154,7 @@ func (q *importQueue) start() error {
 		return fmt.Errorf("tailor: import queue: %w", err)
 	}
 	q.legacy.Store(int64(n))
+	q.taken.Store(0)
 	ctx, cancel := context.WithCancel(context.Background())
 	q.mu.Lock()
 	q.cancel, q.done = cancel, make(chan struct{})
@@ -197,7 +204,7 @@ func (e *Engine) Import(ctx context.Context, req Request) error {
 		return err
 	}
 	rec := importRecord{V: importRecordVersion, Features: req.Options.Features, Locale: req.Locale,
-		Untrusted: req.Untrusted, Events: make([]Event, len(req.Events))}
+		Untrusted: req.Untrusted, Events: make([]Event, len(req.Events)), At: now.UnixMilli()}
 	if req.IP.IsValid() {
 		rec.IP = req.IP.String()
 	}
@@ -406,10 +413,30 @@ func (q *importQueue) applyMessage(ctx context.Context, m storage.Message) error
 	if err := q.guarded(func() (err error) { oldest, err = q.q.Oldest(ctx); return err }); err != nil {
 		return fmt.Errorf("tailor: import queue: %w", err)
 	}
+	q.taken.Store(rec.At)
 	if err := q.apply(ctx, m.ID, oldest, rec, 0); err != nil {
 		return err
 	}
-	return q.guarded(func() error { return q.q.Ack(ctx, m.ID) })
+	if err := q.guarded(func() error { return q.q.Ack(ctx, m.ID) }); err != nil {
+		return err
+	}
+	q.taken.Store(0)
+	q.e.tel.imported(ctx, q.e.now(), rec.At)
+	return nil
+}
+
+// lag is how long the batch the worker is applying (or failed to apply
+// and will retry) has been queued at now; 0 while the worker waits for a
+// batch, or applies one queued before Import recorded the time.
+func (q *importQueue) lag(now time.Time) time.Duration {
+	if q == nil {
+		return 0
+	}
+	at := q.taken.Load()
+	if at == 0 {
+		return 0
+	}
+	return max(0, now.Sub(time.UnixMilli(at)))
 }
 
 // drainLegacy applies the legacy batches, oldest first, skipping the

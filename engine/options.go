@@ -6,6 +6,9 @@ import (
 	"net/netip"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/storage"
 )
@@ -86,6 +89,16 @@ type Options struct {
 
 	// Logger receives the engine's logs. Nil discards them.
 	Logger *slog.Logger
+	// MeterProvider receives the engine's metrics (tailor.*, listed in the
+	// package documentation under Telemetry), and is passed on to the
+	// default store for its own. Nil means no metrics, at no cost; the
+	// global provider of package otel is never used.
+	MeterProvider metric.MeterProvider
+	// TracerProvider receives a span per Identify call, a child of the
+	// span in the call's context, with child spans for its load, evaluate
+	// and commit steps. Nil means no traces, at no cost; the global
+	// provider of package otel is never used.
+	TracerProvider trace.TracerProvider
 	// OnExposure, when set, is called (outside any lock, from the goroutine
 	// that called Identify) for each newly exposed variant.
 	OnExposure func(Exposure)

@@ -7,7 +7,8 @@ import (
 
 // openDefaultStore opens the default store: Badger in dir, or in memory.
 func openDefaultStore(dir string, o *Options) (storage.Store, error) {
-	bo := badger.Options{Dir: dir, InMemory: o.InMemory, SyncWrites: o.SyncWrites, Logger: o.Logger}
+	bo := badger.Options{Dir: dir, InMemory: o.InMemory, SyncWrites: o.SyncWrites, Logger: o.Logger,
+		MeterProvider: o.MeterProvider}
 	if o.InMemory {
 		bo.Dir = ""
 	}

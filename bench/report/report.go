@@ -57,6 +57,11 @@ type Report struct {
 	Redis  *Redis `json:"redis,omitempty"`
 	Memory Memory `json:"memory"`
 
+	// Metrics are the engine's and the store's OpenTelemetry metrics over
+	// the measured phase (identify modes with -metrics), by name and
+	// attributes.
+	Metrics []Metric `json:"metrics,omitempty"`
+
 	// SlowestAudiences lists audiences by mean cost, slowest first.
 	SlowestAudiences []AudienceCost `json:"slowestAudiences,omitempty"`
 	// Histogram is the latency distribution, non-empty buckets ascending.
@@ -260,6 +265,7 @@ func (r *Report) WriteText(w io.Writer, top int) error {
 	mem := r.Memory
 	fmt.Fprintf(&b, "memory:     rss %s (anon %s, file %s), peak rss %s, heap in use %s\n",
 		Bytes(mem.RSSBytes), Bytes(mem.RSSAnonBytes), Bytes(mem.RSSFileBytes), Bytes(mem.PeakRSSBytes), Bytes(int64(mem.HeapInuse)))
+	writeMetrics(&b, r.Metrics)
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return err
 	}

@@ -30,6 +30,11 @@ func sample() *Report {
 			{ID: "fast", When: strings.Repeat("x", 100), MeanNs: 50, MatchRate: 1},
 		},
 		Histogram: h.Buckets(),
+		Metrics: []Metric{
+			{Name: "tailor.identify.calls", Kind: KindCounter, Attributes: "tailor.outcome=ok", Value: 1234},
+			{Name: "tailor.identify.duration", Unit: "s", Kind: KindHistogram, Value: 4, Count: 4, Sum: 0.0002, P50: 0.00005, P99: 0.0001},
+			{Name: "tailor.store.size", Unit: "By", Kind: KindGauge, Attributes: "tailor.store.part=vlog", Value: 3 << 20},
+		},
 	}
 }
 
@@ -39,7 +44,9 @@ func TestWriteText(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := buf.String()
-	for _, want := range []string{"mode identify-disk", "zipf s=1.1", "Test CPU", "populate:   1000 profiles", "p99.9", "lsm 1.0 MiB, vlog 3.0 MiB", "slow", "a && b", "25.0%"} {
+	for _, want := range []string{"mode identify-disk", "zipf s=1.1", "Test CPU", "populate:   1000 profiles", "p99.9", "lsm 1.0 MiB, vlog 3.0 MiB", "slow", "a && b", "25.0%",
+		"tailor.identify.calls{tailor.outcome=ok}  1234\n", "tailor.identify.duration  count 4  mean 50µs  p50 ≤ 50µs  p99 ≤ 100µs",
+		"tailor.store.size{tailor.store.part=vlog}  3.0 MiB"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("text report lacks %q:\n%s", want, s)
 		}

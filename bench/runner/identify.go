@@ -50,6 +50,12 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 	bo.SyncWrites = cfg.Sync
 	bo.InMemory = cfg.Mode == ModeIdentifyMem
 	eo := engine.Options{Rules: set, CacheBytes: cfg.CacheBytes}
+	var ms *meters
+	if cfg.Metrics {
+		ms = newMeters()
+		defer ms.shutdown()
+		eo.MeterProvider, bo.MeterProvider = ms.provider, ms.provider
+	}
 	var st *Store
 	var err error
 	if len(cfg.Redis.Addrs) > 0 {
@@ -61,6 +67,11 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 		return err
 	}
 	defer st.Engine.Close()
+	if ms != nil {
+		if _, err := ms.collect(ctx); err != nil { // drops what populating reported
+			return err
+		}
+	}
 	rep.Workload.Dir = cfg.Dir
 	rep.OpenSeconds = st.OpenSeconds
 	rep.Populate = st.Populate
@@ -82,6 +93,11 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 	})
 	if err != nil {
 		return err
+	}
+	if ms != nil {
+		if rep.Metrics, err = ms.collect(ctx); err != nil {
+			return err
+		}
 	}
 	rep.Memory = memory()
 	switch {

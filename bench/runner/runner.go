@@ -104,6 +104,13 @@ type Config struct {
 	// MemProfile, when set, receives a heap profile (pprof) taken when the
 	// measured phase ends, after a garbage collection.
 	MemProfile io.Writer
+
+	// Metrics, in the identify modes, gives the engine and the store an
+	// OpenTelemetry SDK MeterProvider and puts what they report over the
+	// measured phase in Report.Metrics. It adds the SDK's cost to every
+	// call (engine/PERF.md, BenchmarkIdentifyTelemetry).
+	Metrics bool
+
 	// CPUProfile, when set, receives a CPU profile (pprof) of the
 	// measured phase only: not the populating, not the audience table.
 	CPUProfile io.Writer
@@ -235,6 +242,9 @@ func (c *Config) fill() error {
 	}
 	if c.Sync && c.Mode != ModeIdentifyDisk {
 		return fmt.Errorf("%w: sync applies to mode %s only", ErrConfig, ModeIdentifyDisk)
+	}
+	if c.Metrics && c.Mode != ModeIdentifyDisk && c.Mode != ModeIdentifyMem {
+		return fmt.Errorf("%w: metrics apply to modes %s and %s only", ErrConfig, ModeIdentifyDisk, ModeIdentifyMem)
 	}
 	if c.Dir != "" && c.Mode != ModeIdentifyDisk && c.Mode != ModeNaive {
 		return fmt.Errorf("%w: dir applies to modes %s and %s only", ErrConfig, ModeIdentifyDisk, ModeNaive)

@@ -188,15 +188,52 @@ experiences:
 	}
 }
 
+// TestMetricsOfTheMeasuredPhase runs identify-mem with -metrics: the
+// engine's counts cover the measured calls only, not the populating.
+func TestMetricsOfTheMeasuredPhase(t *testing.T) {
+	cfg := tiny(ModeIdentifyMem)
+	cfg.Metrics = true
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, cfg)
+	byName := map[string]report.Metric{}
+	for _, m := range rep.Metrics {
+		byName[m.Name+"{"+m.Attributes+"}"] = m
+	}
+	if m := byName["tailor.identify.calls{tailor.outcome=ok}"]; m.Kind != report.KindCounter || m.Value != float64(rep.Ops) {
+		t.Errorf("identify calls %+v, want the %d measured", m, rep.Ops)
+	}
+	if m := byName["tailor.identify.duration{tailor.outcome=ok}"]; m.Kind != report.KindHistogram || m.Count != rep.Ops || m.Unit != "s" ||
+		!(m.P50 > 0 && m.P50 <= m.P99) {
+		t.Errorf("identify duration %+v", m)
+	}
+	if m := byName["tailor.import.queue.depth{}"]; m.Kind != report.KindGauge || m.Value != 0 {
+		t.Errorf("queue depth %+v", m)
+	}
+	if _, ok := byName["tailor.store.commit.batch_size{}"]; !ok {
+		t.Error("the store's metrics are missing")
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteText(&buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "tailor.identify.calls{tailor.outcome=ok}  500\n") {
+		t.Errorf("text report lacks the metrics:\n%s", buf.String())
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	for name, mut := range map[string]func(*Config){
-		"mode":           func(c *Config) { c.Mode = "fast" },
-		"zipf":           func(c *Config) { c.Zipf = 0.5 },
-		"sync in memory": func(c *Config) { c.Mode, c.Sync = ModeIdentifyMem, true },
-		"dir in eval":    func(c *Config) { c.Dir = t.TempDir() },
-		"concurrency":    func(c *Config) { c.Concurrency = -1 },
-		"eval pool":      func(c *Config) { c.EvalPool = -1 },
-		"duration":       func(c *Config) { c.Ops, c.Duration = 0, -time.Second },
+		"mode":            func(c *Config) { c.Mode = "fast" },
+		"zipf":            func(c *Config) { c.Zipf = 0.5 },
+		"sync in memory":  func(c *Config) { c.Mode, c.Sync = ModeIdentifyMem, true },
+		"dir in eval":     func(c *Config) { c.Dir = t.TempDir() },
+		"concurrency":     func(c *Config) { c.Concurrency = -1 },
+		"eval pool":       func(c *Config) { c.EvalPool = -1 },
+		"duration":        func(c *Config) { c.Ops, c.Duration = 0, -time.Second },
+		"metrics in eval": func(c *Config) { c.Metrics = true },
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := tiny(ModeEval)

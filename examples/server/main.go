@@ -19,6 +19,13 @@
 // replaced and on SIGHUP. SIGINT or SIGTERM shuts down gracefully:
 // in-flight requests finish, then the engine closes (flushing the store and
 // the import queue worker). Logs are JSON (log/slog) on standard error.
+//
+// With -metrics-addr, a second listener serves Prometheus metrics at
+// /metrics: the engine's (tailor.*), the HTTP server's
+// (http.server.request.duration by route and status) and the Go
+// runtime's. With -otlp-endpoint, every request is traced (continuing an
+// incoming traceparent header) and the spans are exported over OTLP/HTTP.
+// README.md beside this file describes both and the Grafana dashboard.
 package main
 
 import (
@@ -81,6 +88,8 @@ type config struct {
 	identitySecret string
 	redactTraits   []string
 	adminToken     string
+	metricsAddr    string
+	otlpEndpoint   string
 	redis          redisConfig
 }
 
@@ -110,6 +119,8 @@ func parseConfig(args []string, getenv func(string) string, out io.Writer) (*con
 	fs.IntVar(&c.profileBurst, "profile-burst", 0, "burst allowed by -profile-rate (0: the rate rounded up)")
 	fs.StringVar(&c.identitySecret, "identity-secret", "", "secret of traits.userHash = hex(HMAC-SHA256(secret, userId)), required to identify as a user (empty: no verification); prefer TAILOR_IDENTITY_SECRET")
 	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token of the admin features (explain endpoint, QA overrides), at least 16 characters (empty: off); prefer TAILOR_ADMIN_TOKEN")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "address of a separate listener serving Prometheus metrics at /metrics (empty: no metrics)")
+	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", "", "base URL of an OTLP/HTTP receiver to export traces to, e.g. http://localhost:4318 (empty: no traces)")
 	var redact string
 	fs.StringVar(&redact, "redact-traits", "", "comma-separated trait keys never returned by the API (still stored and used by rules)")
 	var redisAddrs string
@@ -194,8 +205,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
 
+	tel, err := newTelemetry(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() { // after the engine has closed (deferred later, so run earlier)
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := tel.shutdown(sctx); err != nil {
+			log.Error("telemetry shutdown", "err", err)
+		}
+	}()
+
 	opts := &engine.Options{InMemory: cfg.inMemory, SyncWrites: cfg.sync, Logger: log,
 		MaxWaiting: cfg.maxWaiting, ProfileRate: cfg.profileRate, ProfileBurst: cfg.profileBurst}
+	tel.engineOptions(opts)
 	if cfg.identitySecret != "" {
 		opts.IdentitySecret = []byte(cfg.identitySecret)
 	}
@@ -252,7 +276,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, logOut 
 		return err
 	}
 	srv := &http.Server{
-		Handler:           accessLog(log, routes(api, &shuttingDown, healthOf(opts.Store))),
+		Handler:           tel.handler(accessLog(log, routes(api, &shuttingDown, healthOf(opts.Store))), ln.Addr().String()),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.timeout + 10*time.Second,
@@ -354,16 +378,22 @@ func (w *rulesWatcher) load() (*rules.Set, error) {
 	return w.parse(v)
 }
 
-// parse loads version v of the file; a version that fails to load is
-// remembered too, so it is not retried until it changes.
+// parse loads version v of the file (the rules the engine opens with); a
+// version that fails to load is remembered too, so it is not retried until
+// it changes.
 func (w *rulesWatcher) parse(v *fileVersion) (*rules.Set, error) {
 	w.applied, w.pending = v.stat, nil
 	set, err := rules.Parse(w.path, v.data)
 	if err != nil {
 		return nil, err
 	}
-	w.log.Info("rules loaded", "file", w.path, "audiences", len(set.Audiences), "experiences", len(set.Experiences))
+	w.loaded(set)
 	return set, nil
+}
+
+func (w *rulesWatcher) loaded(set *rules.Set) {
+	w.log.Info("rules loaded", "file", w.path, "audiences", len(set.Audiences), "experiences", len(set.Experiences),
+		"digest", engine.RulesDigest(set))
 }
 
 // poll is one periodic check of the file (every -rules-poll). A change is
@@ -404,13 +434,18 @@ func (w *rulesWatcher) reload(eng *engine.Engine, why string) {
 // apply loads version v into eng, logging a failure (the rules in force
 // stay) and, at WARN, a reload that removes more than half of the
 // audiences or of the experiences: a file cut short is still valid.
+//
+// The engine parses it (Engine.ParseRules), counting the reload, ok or
+// failed, in its tailor.rules.reloads metric.
 func (w *rulesWatcher) apply(eng *engine.Engine, v *fileVersion, why string) {
-	set, err := w.parse(v)
+	w.applied, w.pending = v.stat, nil
+	old := eng.Rules()
+	set, err := eng.ParseRules(w.path, v.data)
 	if err != nil {
 		w.log.Error("rules reload failed; keeping the rules in force", "file", w.path, "trigger", why, "err", err)
 		return
 	}
-	old := eng.Rules()
+	w.loaded(set)
 	audIDs := func(s *rules.Set) []string {
 		ids := make([]string, len(s.Audiences))
 		for i, a := range s.Audiences {
@@ -434,7 +469,6 @@ func (w *rulesWatcher) apply(eng *engine.Engine, v *fileVersion, why string) {
 				"removed", removed, "before", len(kind.old), "after", len(kind.new))
 		}
 	}
-	eng.SetRules(set)
 }
 
 // countRemoved returns how many of the ids in old are not in new.

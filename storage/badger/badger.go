@@ -16,6 +16,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tailorhq/tailor/storage"
 	"github.com/tailorhq/tailor/storage/internal/gate"
@@ -144,6 +145,14 @@ type Options struct {
 	// DisableGroupCommit commits every Write in its own transaction (one
 	// fsync each with SyncWrites). For comparison benchmarks.
 	DisableGroupCommit bool
+
+	// MeterProvider receives the store's own metrics: group-commit batch
+	// sizes, value-log GC rounds, files rewritten and bytes reclaimed, and
+	// the live data estimated after every GC round (tailor.store.*, see
+	// the README). Nil means none, at no cost; the global provider of
+	// package otel is never used. engine.Open passes its own
+	// Options.MeterProvider to the default store.
+	MeterProvider metric.MeterProvider
 
 	// tune, set by tests only, adjusts Badger's options last.
 	tune func(*badger.Options)
@@ -279,6 +288,8 @@ type Store struct {
 	closeErr  error
 
 	gcRounds atomic.Int64 // GC rounds run by gcLoop, for tests
+
+	tel *telemetry // metrics (telemetry.go); nil without Options.MeterProvider
 }
 
 var (
@@ -305,7 +316,7 @@ func Open(opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("badger: open in %s: %w", o.Dir, err)
 	}
-	s := &Store{db: db, opts: o, stop: make(chan struct{}), queues: make(map[string]*queue)}
+	s := &Store{db: db, opts: o, stop: make(chan struct{}), queues: make(map[string]*queue), tel: newTelemetry(&o)}
 	s.clock.init(db)
 	s.filter = newVersionFilter(o.VersionFilterSize)
 	if !o.DisableGroupCommit {
@@ -593,6 +604,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		first = true
 		s.gate.Close()
+		s.tel.close()
 		close(s.stop)
 		s.done.Wait()
 		if err := s.db.Close(); err != nil {
@@ -610,12 +622,13 @@ func (s *Store) gcLoop() {
 	defer s.done.Done()
 	t := time.NewTicker(s.opts.GCInterval)
 	defer t.Stop()
+	s.measureLive()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
-			s.gcRound()
+			s.measuredGCRound()
 			s.gcRounds.Add(1)
 		}
 	}

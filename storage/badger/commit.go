@@ -140,6 +140,7 @@ func (c *pipeline) commitNext() bool {
 	c.issued = max(c.issued, s.clock.now()) + 1
 	t := &inflightTxn{ts: c.issued, reqs: added}
 	c.inflight++
+	s.tel.committed(len(added))
 	if err := txn.CommitAt(t.ts, func(err error) {
 		t.err = err
 		c.applied <- t // room: at most maxInflight are in flight

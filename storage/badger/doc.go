@@ -77,6 +77,19 @@
 // machine's load average at 15). The command storage/badger/internal/rsscheck
 // reproduces these measurements.
 //
+// # Telemetry
+//
+// With [Options].MeterProvider set, the store reports what only Badger
+// knows as OpenTelemetry metrics: the size of every group commit
+// (tailor.store.commit.batch_size), value-log GC rounds, the files they
+// rewrote and the bytes they freed on disk (tailor.store.gc.*), and the
+// live data — key and value bytes of the latest version of every live
+// key, estimated from the LSM tree alone after every GC round and when
+// the GC loop starts (tailor.store.live_data). The engine measures the
+// rest for any store: the latency of reads and writes, and the size on
+// disk through [Store.Size]. Without a provider nothing is measured; the
+// global provider is never used.
+//
 // # Crashes
 //
 // Badger recovers from a killed process by replaying its memtable logs.

@@ -30,8 +30,27 @@ import (
 // reports when a rewrite runs concurrently with writes.
 func TestValueLogGC(t *testing.T) {
 	t.Parallel()
-	opts := Options{
-		Dir:              t.TempDir(),
+	s := garbageStore(t, gcOptions(t.TempDir()))
+	_, before := s.Size()
+	rewrites := s.gcRound()
+	_, after := s.Size()
+	t.Logf("%d value-log files rewritten: %d KB -> %d KB", rewrites, before>>10, after>>10)
+	if rewrites == 0 || after >= before*3/4 {
+		t.Fatalf("GC rewrote %d files, value log %d KB -> %d KB; want it shrunk by a quarter at least", rewrites, before>>10, after>>10)
+	}
+	for i := range garbageKeys {
+		got, _, err := s.Get(context.Background(), fmt.Appendf(nil, "k/%04d", i), nil)
+		if want := fmt.Sprintf("%04d:%01000d", garbageRounds-1, i); err != nil || string(got) != want {
+			t.Fatalf("after GC, key %d = %.20q…, %v; want %.20q…", i, got, err, want)
+		}
+	}
+}
+
+// gcOptions are the options of a store in dir whose value log fills
+// quickly and whose background GC is off, so a test runs the rounds.
+func gcOptions(dir string) Options {
+	return Options{
+		Dir:              dir,
 		ValueLogFileSize: 1 << 20,
 		GCInterval:       -1,
 		// Small memtables and tables, so that the writes span many
@@ -44,35 +63,31 @@ func TestValueLogGC(t *testing.T) {
 			o.BaseLevelSize = 256 << 10
 		},
 	}
+}
+
+// garbageKeys values of garbageValueLen bytes are written garbageRounds
+// times by garbageStore.
+const garbageKeys, garbageRounds, garbageValueLen = 500, 16, 1005
+
+// garbageStore opens a store with opts, overwrites the same keys until
+// most of its value log is garbage, and returns it reopened and compacted
+// (reopenCompacted), ready for a GC round that rewrites files.
+func garbageStore(t *testing.T, opts Options) *Store {
+	t.Helper()
 	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	ctx := context.Background()
-	const keys, rounds = 500, 16
-	for round := range rounds {
-		for i := range keys {
+	for round := range garbageRounds {
+		for i := range garbageKeys {
 			op := storage.Op{Key: fmt.Appendf(nil, "k/%04d", i), Value: fmt.Appendf(make([]byte, 0, 1024), "%04d:%01000d", round, i)}
-			if _, err := s.Write(ctx, op); err != nil {
+			if _, err := s.Write(context.Background(), op); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	s = reopenCompacted(t, s, opts)
-	_, before := s.Size()
-	rewrites := s.gcRound()
-	_, after := s.Size()
-	t.Logf("%d value-log files rewritten: %d KB -> %d KB", rewrites, before>>10, after>>10)
-	if rewrites == 0 || after >= before*3/4 {
-		t.Fatalf("GC rewrote %d files, value log %d KB -> %d KB; want it shrunk by a quarter at least", rewrites, before>>10, after>>10)
-	}
-	for i := range keys {
-		got, _, err := s.Get(ctx, fmt.Appendf(nil, "k/%04d", i), nil)
-		if want := fmt.Sprintf("%04d:%01000d", rounds-1, i); err != nil || string(got) != want {
-			t.Fatalf("after GC, key %d = %.20q…, %v; want %.20q…", i, got, err, want)
-		}
-	}
+	return reopenCompacted(t, s, opts)
 }
 
 // reopenCompacted closes s, which flushes its memtables to level 0, opens
