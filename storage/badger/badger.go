@@ -418,7 +418,7 @@ func (s *Store) write(ctx context.Context, op *storage.Op) (storage.Version, err
 		*r = commitReq{done: r.done}
 		commitReqPool.Put(r)
 	}()
-	r.op = op
+	r.op = *op
 	if s.commits == nil {
 		s.commitMu.Lock()
 		s.commitGroup([]*commitReq{r})

@@ -15,11 +15,13 @@ import (
 // others to be gathered.
 const maxGroup = 1024
 
-// commitReq is one Write call handed to the committer: its op (owned by
-// the caller, who waits on done and so keeps it alive and unchanged), and
-// the result, set before done is signalled.
+// commitReq is one Write call handed to the committer: its op (whose
+// slices the caller owns, and keeps alive and unchanged while it waits on
+// done), its key as the committer's busy map holds it, and the result,
+// set before done is signalled.
 type commitReq struct {
-	op      *storage.Op
+	op      storage.Op
+	key     string
 	version storage.Version
 	err     error
 	done    chan struct{} // buffered 1
@@ -39,11 +41,13 @@ func (r *commitReq) answer(v storage.Version, err error) {
 const maxInflight = 16
 
 // inflightTxn is a transaction the committer handed to Badger: its commit
-// timestamp, its requests, and, once Badger applied it, the error.
+// timestamp, its requests, and, once Badger applied it, the error. The
+// committer reuses them (pipeline.free), each with its callback made once.
 type inflightTxn struct {
-	ts   uint64
-	reqs []*commitReq
-	err  error
+	ts      uint64
+	reqs    []*commitReq
+	err     error
+	applied func(error) // Badger's callback: hands the transaction back
 }
 
 // committer commits the Write calls, until Close. It does not wait for a
@@ -97,7 +101,23 @@ type pipeline struct {
 	busy     map[string]int // keys in transactions not yet applied
 	inflight int            // transactions not yet applied
 	applied  chan *inflightTxn
-	issued   uint64 // last timestamp handed out
+	free     []*inflightTxn // applied and finished, for reuse
+	issued   uint64         // last timestamp handed out
+}
+
+// newTxn returns an inflightTxn without requests.
+func (c *pipeline) newTxn() *inflightTxn {
+	if n := len(c.free); n > 0 {
+		t := c.free[n-1]
+		c.free = c.free[:n-1]
+		return t
+	}
+	t := &inflightTxn{}
+	t.applied = func(err error) {
+		t.err = err
+		c.applied <- t // room: at most maxInflight are in flight
+	}
+	return t
 }
 
 // commitNext builds one transaction from the waiting ops whose keys are
@@ -106,21 +126,20 @@ type pipeline struct {
 func (c *pipeline) commitNext() bool {
 	s := c.s
 	txn := s.db.NewTransactionAt(s.clock.now(), true)
-	var added []*commitReq
+	t := c.newTxn()
 	rest := c.waiting[:0]
 	full := false
 	for _, r := range c.waiting {
-		key := string(r.op.Key)
-		if full || c.busy[key] > 0 {
+		if full || c.busy[string(r.op.Key)] > 0 {
 			rest = append(rest, r)
 			continue
 		}
-		if err := s.checkCondition(txn, r.op); err != nil {
+		if err := s.checkCondition(txn, &r.op); err != nil {
 			r.answer(0, err)
 			continue
 		}
-		if err := addOp(txn, r.op); err != nil {
-			if errors.Is(err, badger.ErrTxnTooBig) && len(added) > 0 {
+		if err := addOp(txn, &r.op); err != nil {
+			if errors.Is(err, badger.ErrTxnTooBig) && len(t.reqs) > 0 {
 				full = true // the next transaction takes it
 				rest = append(rest, r)
 				continue
@@ -128,23 +147,22 @@ func (c *pipeline) commitNext() bool {
 			r.answer(0, fmt.Errorf("badger: write: %w", err))
 			continue
 		}
-		c.busy[key]++
-		added = append(added, r)
+		r.key = string(r.op.Key)
+		c.busy[r.key]++
+		t.reqs = append(t.reqs, r)
 	}
 	clear(c.waiting[len(rest):])
 	c.waiting = rest
-	if len(added) == 0 {
+	if len(t.reqs) == 0 {
 		txn.Discard()
+		c.free = append(c.free, t)
 		return false
 	}
 	c.issued = max(c.issued, s.clock.now()) + 1
-	t := &inflightTxn{ts: c.issued, reqs: added}
+	t.ts = c.issued
 	c.inflight++
-	s.tel.committed(len(added))
-	if err := txn.CommitAt(t.ts, func(err error) {
-		t.err = err
-		c.applied <- t // room: at most maxInflight are in flight
-	}); err != nil {
+	s.tel.committed(len(t.reqs))
+	if err := txn.CommitAt(t.ts, t.applied); err != nil {
 		// Not reached: CommitAt with a callback reports errors to it.
 		t.err = err
 	}
@@ -157,9 +175,8 @@ func (c *pipeline) finish(t *inflightTxn) {
 	c.inflight--
 	s.clock.committed(t.ts)
 	for _, r := range t.reqs {
-		key := string(r.op.Key)
-		if c.busy[key]--; c.busy[key] <= 0 {
-			delete(c.busy, key)
+		if c.busy[r.key]--; c.busy[r.key] <= 0 {
+			delete(c.busy, r.key)
 		}
 		switch {
 		case t.err != nil:
@@ -172,6 +189,9 @@ func (c *pipeline) finish(t *inflightTxn) {
 			r.answer(storage.Version(t.ts), nil)
 		}
 	}
+	clear(t.reqs)
+	t.reqs, t.err = t.reqs[:0], nil
+	c.free = append(c.free, t)
 }
 
 // commitGroup commits the ops of reqs, in order, and waits for each
@@ -205,11 +225,11 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 					break // next transaction
 				}
 			}
-			if err := s.checkCondition(txn, r.op); err != nil {
+			if err := s.checkCondition(txn, &r.op); err != nil {
 				r.answer(0, err)
 				continue
 			}
-			if err := addOp(txn, r.op); err != nil {
+			if err := addOp(txn, &r.op); err != nil {
 				if errors.Is(err, badger.ErrTxnTooBig) && len(added) > 0 {
 					break // commit what fits; r starts the next one
 				}

@@ -69,7 +69,7 @@ func TestCommitGroupOneWritePerKey(t *testing.T) {
 	}
 	reqs := make([]*commitReq, len(ops))
 	for i := range ops {
-		reqs[i] = &commitReq{op: &ops[i], done: make(chan struct{}, 1)}
+		reqs[i] = &commitReq{op: ops[i], done: make(chan struct{}, 1)}
 	}
 	s.commitGroup(reqs)
 	wantErr := []error{nil, nil, nil, storage.ErrConflict, storage.ErrConflict}
