@@ -11,9 +11,9 @@ import (
 // TestEvaluateAllocs pins the allocations of evaluate on a warm engine
 // (pooled scratch) for a profile in two audiences and two experiences:
 // the Response and its Profile (1), the experiences, changes and audience
-// slices (3), one variants map per selected experience (2), the traits
-// copy and the sticky-variants map (2 each: a map and its first group) and
-// the landing-page query (1). Rule evaluation and allocation add none.
+// slices (3), the traits copy and the sticky-variants map (2 each: a map
+// and its first group) and the landing-page query (1). Rule evaluation and
+// allocation add none.
 func TestEvaluateAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
@@ -35,8 +35,10 @@ func TestEvaluateAllocs(t *testing.T) {
 	if len(resp.Experiences) != 2 || len(resp.Profile.Audiences) != 2 {
 		t.Fatalf("experiences %+v audiences %v: the fixture should select 2 and match 2", resp.Experiences, resp.Profile.Audiences)
 	}
-	const budget = 11
-	if got := testing.AllocsPerRun(100, func() { e.evaluate(context.Background(), rec, set, now, false) }); got > budget {
+	const budget = 9
+	got := testing.AllocsPerRun(100, func() { e.evaluate(context.Background(), rec, set, now, false) })
+	t.Logf("evaluate allocates %v times (budget %d)", got, budget)
+	if got > budget {
 		t.Errorf("evaluate allocates %v times, budget %d", got, budget)
 	}
 }
