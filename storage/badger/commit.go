@@ -37,7 +37,10 @@ func (r *commitReq) answer(v storage.Version, err error) {
 }
 
 // maxInflight bounds the transactions the committer has handed to Badger
-// and not yet seen applied.
+// and not yet seen applied. With SyncWrites the bound is 1: Badger fsyncs
+// the memtable's WAL once per transaction (not once per batch of them), so
+// transactions in flight together would each pay an fsync, where one
+// transaction gathering every op that waited meanwhile pays one for all.
 const maxInflight = 16
 
 // inflightTxn is a transaction the committer handed to Badger: its commit
@@ -67,7 +70,10 @@ type inflightTxn struct {
 func (s *Store) committer() {
 	defer s.done.Done()
 	c := &pipeline{s: s, busy: make(map[string]int), applied: make(chan *inflightTxn, maxInflight),
-		issued: s.clock.now()}
+		issued: s.clock.now(), limit: maxInflight}
+	if s.opts.SyncWrites {
+		c.limit = 1
+	}
 	for {
 		// Wait for work: a new Write, or a transaction applied.
 		select {
@@ -89,7 +95,7 @@ func (s *Store) committer() {
 				break gather
 			}
 		}
-		for c.inflight < maxInflight && c.commitNext() {
+		for c.inflight < c.limit && c.commitNext() {
 		}
 	}
 }
@@ -100,6 +106,7 @@ type pipeline struct {
 	waiting  []*commitReq   // in arrival order
 	busy     map[string]int // keys in transactions not yet applied
 	inflight int            // transactions not yet applied
+	limit    int            // of inflight
 	applied  chan *inflightTxn
 	free     []*inflightTxn // applied and finished, for reuse
 	issued   uint64         // last timestamp handed out
