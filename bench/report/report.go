@@ -55,6 +55,9 @@ type Report struct {
 
 	Store  *Store `json:"store,omitempty"`
 	Memory Memory `json:"memory"`
+	// Space is the size on disk against the live data over time, when
+	// sampled (identify-disk with a space interval).
+	Space *Space `json:"space,omitempty"`
 
 	// SlowestAudiences lists audiences by mean cost, slowest first.
 	SlowestAudiences []AudienceCost `json:"slowestAudiences,omitempty"`
@@ -229,6 +232,9 @@ func (r *Report) WriteText(w io.Writer, top int) error {
 	}
 	if s := r.Store; s != nil {
 		fmt.Fprintf(&b, "store:      lsm %s, vlog %s, directory %s\n", Bytes(s.LSMBytes), Bytes(s.VlogBytes), Bytes(s.DirBytes))
+	}
+	if r.Space != nil {
+		r.Space.writeText(&b, r.Ops)
 	}
 	mem := r.Memory
 	fmt.Fprintf(&b, "memory:     rss %s (anon %s, file %s), peak rss %s, heap in use %s\n",

@@ -58,19 +58,37 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 	rep.Populate = st.Populate
 
 	eng := st.Engine
+	var smp *sampler
+	if cfg.SpaceInterval > 0 {
+		smp = startSampler(st.Badger, dir, cfg.SpaceInterval)
+	}
 	err = drive(ctx, cfg, rep, src.len(), func(w *worker, i int) bool {
 		v := src.visitor(i)
 		w.seq++
 		_, err := eng.Identify(ctx, v.ID, v.VisitRequest(w.seq))
+		if smp != nil {
+			smp.ops.Add(1)
+		}
 		return err == nil
 	})
 	if err != nil {
+		if smp != nil {
+			smp.finish(0)
+		}
 		return err
 	}
 	rep.Memory = memory()
 	if !bo.InMemory {
 		lsm, vlog := st.Badger.Size()
 		rep.Store = &report.Store{LSMBytes: lsm, VlogBytes: vlog, DirBytes: dirSize(dir)}
+	}
+	if smp != nil {
+		smp.endLoad()
+		t0 := time.Now()
+		idleFor(ctx, cfg.Idle)
+		if rep.Space, err = smp.finish(time.Since(t0)); err != nil {
+			return fmt.Errorf("runner: space sample: %w", err)
+		}
 	}
 	return eng.Close()
 }
