@@ -113,6 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile taken at the end of the measured phase to this file (go tool pprof)")
 	fs.StringVar(&o.progress, "progress", "auto", "live progress line: auto (when stdout is a terminal), on, off")
 	fs.DurationVar(&c.SpaceInterval, "space-interval", 0, "identify-disk: sample the store's size on disk and live data at this interval (0: off, or 5s with -idle)")
+	fs.DurationVar(&c.LiveInterval, "live-interval", 0, "identify-disk: count the live data (an iteration over every key) at most this often while sampling (0: 30s)")
 	fs.DurationVar(&c.Idle, "idle", 0, "identify-disk: keep the store open and sampling this long after the measured phase, without load")
 	fs.StringVar(&o.spaceSVG, "space-svg", "", "write size on disk and live data over time as SVG to this file (needs sampling)")
 	fs.BoolVar(&o.soak, "soak", false, "check the space target: sets -mode identify-disk -duration 10m -idle 150s -space-interval 5s -concurrency 2 unless given, and fails unless on disk ≤ 2× live at every sample and ≤ 1.5× within 2 minutes of idle")

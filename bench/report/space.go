@@ -11,10 +11,12 @@ import (
 // Space is the store's size on disk against its live data over the run,
 // sampled during the measured phase and the idle time after it.
 type Space struct {
-	// IntervalSeconds is the time between samples; IdleSeconds the time
-	// the bench kept sampling after the measured phase, without load.
-	IntervalSeconds float64 `json:"intervalSeconds"`
-	IdleSeconds     float64 `json:"idleSeconds"`
+	// IntervalSeconds is the time between samples, LiveIntervalSeconds
+	// between counts of the live data; IdleSeconds the time the bench
+	// kept sampling after the measured phase, without load.
+	IntervalSeconds     float64 `json:"intervalSeconds"`
+	LiveIntervalSeconds float64 `json:"liveIntervalSeconds"`
+	IdleSeconds         float64 `json:"idleSeconds"`
 	// LoadSeconds is when the measured phase ended, on the samples'
 	// clock.
 	LoadSeconds float64 `json:"loadSeconds"`
@@ -53,11 +55,15 @@ type SpaceSample struct {
 	VlogBytes int64 `json:"vlogBytes"`
 	DirBytes  int64 `json:"dirBytes"`
 	// LiveKeys and LiveBytes are the keys the store holds and the sum of
-	// their key and value lengths (badger.Store.Live).
-	LiveKeys  int64 `json:"liveKeys"`
-	LiveBytes int64 `json:"liveBytes"`
-	// ScanSeconds is how long counting the live data took.
-	ScanSeconds float64 `json:"scanSeconds"`
+	// their key and value lengths (badger.Store.Live), as counted at
+	// LiveAt (seconds, same clock): the live data is counted less often
+	// than the rest is sampled.
+	LiveKeys  int64   `json:"liveKeys"`
+	LiveBytes int64   `json:"liveBytes"`
+	LiveAt    float64 `json:"liveAt"`
+	// ScanSeconds is how long counting the live data took, when this
+	// sample counted it.
+	ScanSeconds float64 `json:"scanSeconds,omitempty"`
 }
 
 // Ratio is DirBytes over LiveBytes (0 without live data).
@@ -105,7 +111,7 @@ func (s *Space) writeText(b *strings.Builder, ops uint64) {
 	if n == 0 {
 		return
 	}
-	fmt.Fprintf(b, "space:      %d samples every %s; counting live data took %s of CPU", n, Duration(1e9*s.IntervalSeconds), Duration(1e9*s.SamplerCPUSeconds))
+	fmt.Fprintf(b, "space:      %d samples every %s, live data counted every %s; sampling took %s of CPU", n, Duration(1e9*s.IntervalSeconds), Duration(1e9*s.LiveIntervalSeconds), Duration(1e9*s.SamplerCPUSeconds))
 	if ops > 0 {
 		fmt.Fprintf(b, " (%s per op under load, included in cpu above)", Duration(1e9*s.SamplerLoadCPUSeconds/float64(ops)))
 	}

@@ -60,7 +60,7 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 	eng := st.Engine
 	var smp *sampler
 	if cfg.SpaceInterval > 0 {
-		smp = startSampler(st.Badger, dir, cfg.SpaceInterval)
+		smp = startSampler(st.Badger, dir, cfg.SpaceInterval, cfg.LiveInterval)
 	}
 	err = drive(ctx, cfg, rep, src.len(), func(w *worker, i int) bool {
 		v := src.visitor(i)

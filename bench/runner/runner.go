@@ -93,6 +93,10 @@ type Config struct {
 	// implies DefaultSpaceInterval when SpaceInterval is zero.
 	SpaceInterval time.Duration
 	Idle          time.Duration
+	// LiveInterval is the time between counts of the live data (an
+	// iteration over every key) while sampling; default
+	// DefaultLiveInterval, and never less than SpaceInterval.
+	LiveInterval time.Duration
 
 	// MemProfile, when set, receives a heap profile (pprof) taken when the
 	// measured phase ends, after a garbage collection.
@@ -245,6 +249,13 @@ func (c *Config) fill() error {
 	if c.Idle > 0 && c.SpaceInterval == 0 {
 		c.SpaceInterval = DefaultSpaceInterval
 	}
+	if c.LiveInterval < 0 {
+		return fmt.Errorf("%w: live interval %v is negative", ErrConfig, c.LiveInterval)
+	}
+	if c.LiveInterval == 0 {
+		c.LiveInterval = DefaultLiveInterval
+	}
+	c.LiveInterval = max(c.LiveInterval, c.SpaceInterval)
 	if c.SpaceInterval > 0 && c.Mode != ModeIdentifyDisk {
 		return fmt.Errorf("%w: space sampling and idle apply to mode %s only", ErrConfig, ModeIdentifyDisk)
 	}
