@@ -56,7 +56,9 @@ func (s *Store) committer() {
 				break gather
 			}
 		}
+		s.commitMu.Lock()
 		s.commitGroup(group)
+		s.commitMu.Unlock()
 		clear(group)
 		group = group[:0]
 	}
@@ -120,7 +122,9 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 			}
 			continue
 		}
+		var vlog int64
 		for _, r := range added {
+			vlog += s.valueLogBytes(r.op.Value)
 			s.filter.wrote(r.op.Key, ts, r.op.TTL > 0 && !r.op.Delete)
 			if r.op.Delete {
 				r.answer(0, nil)
@@ -128,6 +132,7 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 				r.answer(storage.Version(ts), nil)
 			}
 		}
+		s.gcCount.wrote(vlog)
 	}
 }
 
