@@ -48,7 +48,31 @@ type options struct {
 	redisAddrs string
 	store      string
 	progress   string
+	spaceSVG   string
+	soak       bool
 }
+
+// The soak (-soak) checks issue 13's target 1: under sustained full-speed
+// updates the store's size on disk stays within soakMaxLoad times its live
+// data at every sample, and falls to soakIdleRatio or less within
+// soakIdleWithin of idling.
+const (
+	soakMaxLoad    = 2.0
+	soakIdleRatio  = 1.5
+	soakIdleWithin = 2 * time.Minute
+)
+
+// soakDefaults are the flags -soak sets unless given explicitly.
+var soakDefaults = map[string]string{
+	"mode":           "identify-disk",
+	"duration":       "10m",
+	"idle":           "150s",
+	"space-interval": "5s",
+	"concurrency":    "2",
+}
+
+// errTargetMissed is returned when a -soak run misses its target.
+var errTargetMissed = errors.New("target missed")
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
@@ -83,6 +107,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Int64Var(&c.Badger.BlockCacheSize, "block-cache", 0, "Badger BlockCacheSize in bytes (0: the store's default)")
 	fs.Int64Var(&c.Badger.IndexCacheSize, "index-cache", 0, "Badger IndexCacheSize in bytes (0: keep all indexes in memory)")
 	fs.BoolVar(&c.Badger.DisableGroupCommit, "no-group-commit", false, "commit every Identify in its own Badger transaction (for comparison)")
+	fs.Int64Var(&c.Badger.ValueLogFileSize, "vlog-file-size", 0, "Badger ValueLogFileSize in bytes (0: the store's default)")
+	fs.IntVar(&c.Badger.NumLevelZeroTables, "l0-tables", 0, "Badger NumLevelZeroTables (0: the store's default)")
+	fs.DurationVar(&c.Badger.GCInterval, "gc-interval", 0, "store GCInterval (0: the store's default, negative: no background GC)")
+	fs.Float64Var(&c.Badger.GCDiscardRatio, "gc-ratio", 0, "store GCDiscardRatio under load (0: the store's default)")
+	fs.Int64Var(&c.Badger.GCWriteStep, "gc-step", 0, "store GCWriteStep in bytes (0: the store's default, negative: rounds on the interval only)")
+	fs.DurationVar(&c.Badger.GCIdleAfter, "gc-idle-after", 0, "store GCIdleAfter (0: the store's default, negative: no idle pass)")
+	fs.Float64Var(&c.Badger.GCIdleDiscardRatio, "gc-idle-ratio", 0, "store GCIdleDiscardRatio (0: the store's default)")
 	fs.IntVar(&c.EvalPool, "eval-pool", runner.DefaultEvalPool, "eval: distinct profiles cycled through (1: one hot profile, as microbenchmarks do)")
 	fs.IntVar(&c.AudienceSample, "audience-sample", 200, "profiles the slowest-audiences table is measured over (negative: skip the table)")
 	fs.IntVar(&o.top, "top", 10, "rows of the slowest-audiences table")
@@ -97,6 +128,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&c.Redis.WaitReplicas, "redis-wait", 0, "identify with -redis: replicas that must acknowledge every write (Redis WAIT)")
 	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile taken at the end of the measured phase to this file (go tool pprof)")
 	fs.StringVar(&o.progress, "progress", "auto", "live progress line: auto (when stdout is a terminal), on, off")
+	fs.DurationVar(&c.SpaceInterval, "space-interval", 0, "identify-disk: sample the store's size on disk and live data at this interval (0: off, or 5s with -idle)")
+	fs.DurationVar(&c.LiveInterval, "live-interval", 0, "identify-disk: count the live data (an iteration over every key) at most this often while sampling (0: 30s)")
+	fs.DurationVar(&c.Idle, "idle", 0, "identify-disk: keep the store open and sampling this long after the measured phase, without load")
+	fs.StringVar(&o.spaceSVG, "space-svg", "", "write size on disk and live data over time as SVG to this file (needs sampling)")
+	fs.BoolVar(&o.soak, "soak", false, "check the space target: sets -mode identify-disk -duration 10m -idle 150s -space-interval 5s -concurrency 2 unless given, and fails unless on disk ≤ 2× live at every sample and ≤ 1.5× within 2 minutes of idle")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -105,6 +141,20 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	if o.soak {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, v := range soakDefaults {
+			if !set[name] {
+				if err := fs.Set(name, v); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if o.spaceSVG != "" && c.SpaceInterval == 0 && c.Idle == 0 {
+		c.SpaceInterval = runner.DefaultSpaceInterval
 	}
 	if c.Workload.Experiences == 0 {
 		c.Workload.NoExperiences = true
@@ -200,20 +250,44 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.svg != "" {
-		f, err := os.Create(o.svg)
-		if err != nil {
+		if err := writeFile(o.svg, rep.WriteSVG); err != nil {
 			return err
 		}
-		if err := rep.WriteSVG(f); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
+	}
+	if o.spaceSVG != "" {
+		if err := writeFile(o.spaceSVG, rep.WriteSpaceSVG); err != nil {
 			return err
 		}
 	}
 	if o.jsonOut {
-		return rep.WriteJSON(stdout)
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteText(stdout, o.top)
 	}
-	return rep.WriteText(stdout, o.top)
+	if err != nil || !o.soak {
+		return err
+	}
+	met := rep.Space != nil && rep.Space.Meets(soakMaxLoad, soakIdleRatio, soakIdleWithin.Seconds())
+	verdict := "met"
+	if !met {
+		verdict = "MISSED"
+	}
+	fmt.Fprintf(stderr, "soak: %s: on disk ≤ %g× live at every sample under load, ≤ %g× within %v of idle\n", verdict, soakMaxLoad, soakIdleRatio, soakIdleWithin)
+	if !met {
+		return errTargetMissed
+	}
+	return nil
+}
+
+// writeFile creates path and writes it with write.
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

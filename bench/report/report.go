@@ -56,6 +56,9 @@ type Report struct {
 	Store  *Store `json:"store,omitempty"`
 	Redis  *Redis `json:"redis,omitempty"`
 	Memory Memory `json:"memory"`
+	// Space is the size on disk against the live data over time, when
+	// sampled (identify-disk with a space interval).
+	Space *Space `json:"space,omitempty"`
 
 	// Metrics are the engine's and the store's OpenTelemetry metrics over
 	// the measured phase (identify modes with -metrics), by name and
@@ -261,6 +264,9 @@ func (r *Report) WriteText(w io.Writer, top int) error {
 		}
 		fmt.Fprintf(&b, "redis:      %s; %.2f round trips/op, %.0f%% of reads from the client-side cache, %.4f conflicts/op (each retried), %.5f overloads/op\n",
 			kind, s.RoundTripsPerOp, 100*s.CacheHitRate, s.ConflictsPerOp, s.OverloadsPerOp)
+	}
+	if r.Space != nil {
+		r.Space.writeText(&b, r.Ops)
 	}
 	mem := r.Memory
 	fmt.Fprintf(&b, "memory:     rss %s (anon %s, file %s), peak rss %s, heap in use %s\n",

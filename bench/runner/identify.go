@@ -82,6 +82,10 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 		before = st.Redis.Stats()
 	}
 	var overloads atomic.Uint64
+	var smp *sampler
+	if cfg.SpaceInterval > 0 && st.Badger != nil {
+		smp = startSampler(st.Badger, dir, cfg.SpaceInterval, cfg.LiveInterval)
+	}
 	err = drive(ctx, cfg, rep, src.len(), func(w *worker, i int) bool {
 		v := src.visitor(i)
 		w.seq++
@@ -89,9 +93,15 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 		if errors.Is(err, engine.ErrOverload) {
 			overloads.Add(1)
 		}
+		if smp != nil {
+			smp.ops.Add(1)
+		}
 		return err == nil
 	})
 	if err != nil {
+		if smp != nil {
+			smp.finish(0)
+		}
 		return err
 	}
 	if ms != nil {
@@ -106,6 +116,14 @@ func runIdentify(ctx context.Context, cfg *Config, src *source, set *rules.Set, 
 	case !bo.InMemory:
 		lsm, vlog := st.Badger.Size()
 		rep.Store = &report.Store{LSMBytes: lsm, VlogBytes: vlog, DirBytes: dirSize(dir)}
+	}
+	if smp != nil {
+		smp.endLoad()
+		t0 := time.Now()
+		idleFor(ctx, cfg.Idle)
+		if rep.Space, err = smp.finish(time.Since(t0)); err != nil {
+			return fmt.Errorf("runner: space sample: %w", err)
+		}
 	}
 	return eng.Close()
 }

@@ -101,6 +101,18 @@ type Config struct {
 	// measured over; default 200, negative disables the table.
 	AudienceSample int
 
+	// SpaceInterval, when positive, samples the store's size on disk and
+	// its live data at that interval during the measured phase
+	// (identify-disk; Report.Space). Idle keeps the store open and
+	// sampling that long after the measured phase, without load; it
+	// implies DefaultSpaceInterval when SpaceInterval is zero.
+	SpaceInterval time.Duration
+	Idle          time.Duration
+	// LiveInterval is the time between counts of the live data (an
+	// iteration over every key) while sampling; default
+	// DefaultLiveInterval, and never less than SpaceInterval.
+	LiveInterval time.Duration
+
 	// MemProfile, when set, receives a heap profile (pprof) taken when the
 	// measured phase ends, after a garbage collection.
 	MemProfile io.Writer
@@ -260,6 +272,22 @@ func (c *Config) fill() error {
 	}
 	if c.AudienceSample == 0 {
 		c.AudienceSample = 200
+	}
+	if c.SpaceInterval < 0 || c.Idle < 0 {
+		return fmt.Errorf("%w: space interval %v and idle %v must not be negative", ErrConfig, c.SpaceInterval, c.Idle)
+	}
+	if c.Idle > 0 && c.SpaceInterval == 0 {
+		c.SpaceInterval = DefaultSpaceInterval
+	}
+	if c.LiveInterval < 0 {
+		return fmt.Errorf("%w: live interval %v is negative", ErrConfig, c.LiveInterval)
+	}
+	if c.LiveInterval == 0 {
+		c.LiveInterval = DefaultLiveInterval
+	}
+	c.LiveInterval = max(c.LiveInterval, c.SpaceInterval)
+	if c.SpaceInterval > 0 && c.Mode != ModeIdentifyDisk {
+		return fmt.Errorf("%w: space sampling and idle apply to mode %s only", ErrConfig, ModeIdentifyDisk)
 	}
 	return nil
 }

@@ -62,11 +62,14 @@ const (
 	// 1 GiB). GC rewrites a whole file at a time, so smaller files are
 	// reclaimed sooner and with less work.
 	DefaultValueLogFileSize = 128 << 20
-	// DefaultGCInterval is how often the background value-log GC runs.
-	DefaultGCInterval = time.Minute
-	// DefaultGCDiscardRatio is the fraction of a value-log file that must
-	// be garbage for GC to rewrite it.
-	DefaultGCDiscardRatio = 0.5
+	// DefaultNumLevelZeroTables compacts every flushed memtable into the
+	// tree at once (Badger: 5). Value-log GC only sees a value as garbage
+	// once a compaction has dropped its version (see # Space on disk in
+	// the package documentation): with five level-0 tables of about
+	// 150,000 writes each, that took longer than the writes needed to
+	// double the value log of a million profiles, and GC under load
+	// rewrote nothing.
+	DefaultNumLevelZeroTables = 1
 
 	// maxInMemoryValueThreshold is Badger's largest ValueThreshold (1 MiB).
 	// In memory every value must fit under the threshold, so the store
@@ -122,13 +125,37 @@ type Options struct {
 	// ValueLogFileSize is the size of one value-log file. Zero selects
 	// DefaultValueLogFileSize; between 1 MiB and 2 GiB.
 	ValueLogFileSize int64
+	// NumLevelZeroTables is how many level-0 tables (flushed memtables)
+	// Badger lets accumulate before it compacts them into the tree. Zero
+	// selects DefaultNumLevelZeroTables; at least 1.
+	NumLevelZeroTables int
 
-	// GCInterval is how often value-log GC runs in the background. Zero
-	// selects DefaultGCInterval; negative disables background GC.
+	// Value-log garbage collection (gc.go; the package documentation,
+	// # Space on disk, says how it works).
+	//
+	// GCInterval is how often the background GC wakes when no write step
+	// wakes it. Zero selects DefaultGCInterval; negative disables
+	// background GC.
 	GCInterval time.Duration
 	// GCDiscardRatio is the garbage fraction from which GC rewrites a
-	// value-log file. Zero selects DefaultGCDiscardRatio; must be in (0, 1).
+	// value-log file under load. Zero selects DefaultGCDiscardRatio; must
+	// be in (0, 1).
 	GCDiscardRatio float64
+	// GCWriteStep is how many bytes written to the value log wake the GC
+	// for a round. Zero selects a quarter of ValueLogFileSize (at least
+	// 1 MiB); negative leaves rounds to the GCInterval ticker (and any
+	// write then puts off the idle pass).
+	GCWriteStep int64
+	// GCIdleAfter is how long the writes must stay below one GCWriteStep
+	// before the store runs its idle pass: flush the memtables, compact
+	// the LSM tree into one level, then rewrite every value-log file with
+	// at least GCIdleDiscardRatio garbage. Zero selects
+	// DefaultGCIdleAfter; negative disables the idle pass.
+	GCIdleAfter time.Duration
+	// GCIdleDiscardRatio is the garbage fraction from which the idle pass
+	// rewrites a file. Zero selects DefaultGCIdleDiscardRatio; must be in
+	// (0, 1).
+	GCIdleDiscardRatio float64
 
 	// VersionFilterSize is the memory, in bytes, of the filter that lets
 	// most conditional writes skip the LSM lookup checking their
@@ -182,11 +209,23 @@ func (o Options) withDefaults() (Options, error) {
 	if o.ValueLogFileSize == 0 {
 		o.ValueLogFileSize = DefaultValueLogFileSize
 	}
+	if o.NumLevelZeroTables == 0 {
+		o.NumLevelZeroTables = DefaultNumLevelZeroTables
+	}
 	if o.GCInterval == 0 {
 		o.GCInterval = DefaultGCInterval
 	}
 	if o.GCDiscardRatio == 0 {
 		o.GCDiscardRatio = DefaultGCDiscardRatio
+	}
+	if o.GCWriteStep == 0 {
+		o.GCWriteStep = defaultGCWriteStep(o.ValueLogFileSize)
+	}
+	if o.GCIdleAfter == 0 {
+		o.GCIdleAfter = DefaultGCIdleAfter
+	}
+	if o.GCIdleDiscardRatio == 0 {
+		o.GCIdleDiscardRatio = DefaultGCIdleDiscardRatio
 	}
 	if o.ClaimAfter == 0 {
 		o.ClaimAfter = DefaultClaimAfter
@@ -211,8 +250,12 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("badger: Options.NumCompactors %d below 2", o.NumCompactors)
 	case o.ValueLogFileSize < 1<<20 || o.ValueLogFileSize >= 2<<30:
 		return o, fmt.Errorf("badger: Options.ValueLogFileSize %d out of range [1 MiB, 2 GiB)", o.ValueLogFileSize)
+	case o.NumLevelZeroTables < 1:
+		return o, fmt.Errorf("badger: Options.NumLevelZeroTables %d below 1", o.NumLevelZeroTables)
 	case o.GCDiscardRatio <= 0 || o.GCDiscardRatio >= 1:
 		return o, fmt.Errorf("badger: Options.GCDiscardRatio %v out of range (0, 1)", o.GCDiscardRatio)
+	case o.GCIdleDiscardRatio <= 0 || o.GCIdleDiscardRatio >= 1:
+		return o, fmt.Errorf("badger: Options.GCIdleDiscardRatio %v out of range (0, 1)", o.GCIdleDiscardRatio)
 	case o.ClaimAfter < 0:
 		return o, fmt.Errorf("badger: Options.ClaimAfter %v is negative", o.ClaimAfter)
 	}
@@ -232,6 +275,8 @@ func (o Options) badgerOptions() badger.Options {
 		WithIndexCacheSize(o.IndexCacheSize).
 		WithNumCompactors(o.NumCompactors).
 		WithValueLogFileSize(o.ValueLogFileSize).
+		WithNumLevelZeroTables(o.NumLevelZeroTables).
+		WithNumLevelZeroTablesStall(max(o.NumLevelZeroTables+10, 15)).
 		// The engine serializes writers per key and group commit merges
 		// many callers' writes into one transaction: Badger's conflict
 		// detection would only cost time.
@@ -267,8 +312,9 @@ type Store struct {
 	gate gate.Gate
 
 	commits chan *commitReq // to the committer; nil without group commit
-	// commitMu serializes the commits of callers without group commit:
-	// conditions are checked by the store, so one writer at a time.
+	// commitMu serializes commits (the committer's, or those of callers
+	// without group commit): conditions are checked by the store, so one
+	// writer at a time. The GC's idle pass holds it to flush (gc.go).
 	commitMu sync.Mutex
 	stop     chan struct{}  // closed by Close to stop the goroutines
 	done     sync.WaitGroup // the committer and the GC loop
@@ -287,7 +333,12 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	gcRounds atomic.Int64 // GC rounds run by gcLoop, for tests
+	gcRounds atomic.Int64 // GC wake-ups of gcLoop, for tests
+	gcIdles  atomic.Int64 // idle passes run, for tests
+	// gcCount counts value-log bytes and wakes the GC (gc.go); nil
+	// without background GC. gcMu keeps GC and Restore apart.
+	gcCount *gcCounter
+	gcMu    sync.Mutex
 
 	tel *telemetry // metrics (telemetry.go); nil without Options.MeterProvider
 }
@@ -325,6 +376,7 @@ func Open(opts Options) (*Store, error) {
 		go s.committer()
 	}
 	if !o.InMemory && o.GCInterval > 0 {
+		s.gcCount = newGCCounter(o.GCWriteStep)
 		s.done.Add(1)
 		go s.gcLoop()
 	}
@@ -451,7 +503,7 @@ func checkOp(op *storage.Op) error {
 
 // reservedPrefixes are key prefixes Write refuses: Badger's own keys, and
 // the keys of the store's queues (queue.go).
-var reservedPrefixes = []string{"!badger!", queuePrefix}
+var reservedPrefixes = []string{"!badger!", queuePrefix, flushPrefix}
 
 // Scan calls fn for every live key with the given prefix, in key order,
 // with its value and version. key and value point into Badger's memory and
@@ -491,7 +543,7 @@ func (s *Store) scan(ctx context.Context, prefix []byte, skipReserved bool, fn f
 		}
 		item := it.Item()
 		key := item.Key()
-		if skipReserved && strings.HasPrefix(string(key), queuePrefix) {
+		if skipReserved && (strings.HasPrefix(string(key), queuePrefix) || strings.HasPrefix(string(key), flushPrefix)) {
 			continue
 		}
 		var fnErr error
@@ -548,6 +600,8 @@ func (s *Store) Restore(ctx context.Context, r io.Reader) error {
 	}
 	// Load keeps the snapshot's versions, so a key written more recently
 	// here would win over the snapshot: start from an empty store.
+	s.gcMu.Lock() // no GC step while the contents are replaced
+	defer s.gcMu.Unlock()
 	if err := s.db.DropAll(); err != nil {
 		return fmt.Errorf("badger: restore: clear the store: %w", err)
 	}
@@ -617,27 +671,9 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// gcLoop runs a value-log GC round every GCInterval until Close.
-func (s *Store) gcLoop() {
-	defer s.done.Done()
-	t := time.NewTicker(s.opts.GCInterval)
-	defer t.Stop()
-	s.measureLive()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.measuredGCRound()
-			s.gcRounds.Add(1)
-		}
-	}
-}
-
 // gcRound rewrites value-log files until Badger finds none with at least
-// GCDiscardRatio garbage, or Close is called, and returns how many it
-// rewrote.
-func (s *Store) gcRound() int {
+// ratio garbage, or Close is called, and returns how many it rewrote.
+func (s *Store) gcRound(ratio float64) int {
 	n := 0
 	for {
 		select {
@@ -645,7 +681,7 @@ func (s *Store) gcRound() int {
 			return n
 		default:
 		}
-		err := s.db.RunValueLogGC(s.opts.GCDiscardRatio)
+		err := s.db.RunValueLogGC(ratio)
 		if err != nil {
 			if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) && s.opts.Logger != nil {
 				s.opts.Logger.Warn("badger: value-log GC failed", "err", err)

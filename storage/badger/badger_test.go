@@ -97,6 +97,8 @@ func TestOpenInvalidOptions(t *testing.T) {
 		{"compactors", badger.Options{InMemory: true, NumCompactors: 1}, "NumCompactors"},
 		{"vlog file", badger.Options{InMemory: true, ValueLogFileSize: 4 << 30}, "ValueLogFileSize"},
 		{"gc ratio", badger.Options{InMemory: true, GCDiscardRatio: 1}, "GCDiscardRatio"},
+		{"gc idle ratio", badger.Options{InMemory: true, GCIdleDiscardRatio: -0.1}, "GCIdleDiscardRatio"},
+		{"level 0 tables", badger.Options{InMemory: true, NumLevelZeroTables: -1}, "NumLevelZeroTables"},
 		{"claim after", badger.Options{InMemory: true, ClaimAfter: -1}, "ClaimAfter"},
 	}
 	for _, tt := range tests {
@@ -311,5 +313,17 @@ func TestBadgerSize(t *testing.T) {
 	mem := openBadger(t, badger.Options{InMemory: true})
 	if lsm, vlog := mem.Size(); lsm != 0 || vlog != 0 {
 		t.Fatalf("in memory: Size() = %d, %d", lsm, vlog)
+	}
+}
+
+// TestReservedPrefixes checks that Write refuses the keys of Badger, of the
+// store's queues and of the GC's flush sentinel, naming the field.
+func TestReservedPrefixes(t *testing.T) {
+	s := openBadger(t, badger.Options{InMemory: true})
+	for _, key := range []string{"!badger!head", "~q/imports/x", "~flush"} {
+		_, err := s.Write(context.Background(), storage.Op{Key: []byte(key), Value: []byte("v")})
+		if err == nil || !strings.Contains(err.Error(), "Op.Key") {
+			t.Errorf("Write(%q) = %v, want an error naming Op.Key", key, err)
+		}
 	}
 }

@@ -95,8 +95,12 @@ func (s *Store) committer() {
 				break gather
 			}
 		}
+		// commitMu: the GC's idle pass holds commits back while it
+		// flushes the memtables (gc.go).
+		s.commitMu.Lock()
 		for c.inflight < c.limit && c.commitNext() {
 		}
+		s.commitMu.Unlock()
 	}
 }
 
@@ -181,6 +185,7 @@ func (c *pipeline) finish(t *inflightTxn) {
 	s := c.s
 	c.inflight--
 	s.clock.committed(t.ts)
+	var vlog int64
 	for _, r := range t.reqs {
 		if c.busy[r.key]--; c.busy[r.key] <= 0 {
 			delete(c.busy, r.key)
@@ -192,10 +197,12 @@ func (c *pipeline) finish(t *inflightTxn) {
 			s.filter.wrote(r.op.Key, t.ts, false)
 			r.answer(0, nil)
 		default:
+			vlog += s.valueLogBytes(r.op.Value)
 			s.filter.wrote(r.op.Key, t.ts, r.op.TTL > 0)
 			r.answer(storage.Version(t.ts), nil)
 		}
 	}
+	s.gcCount.wrote(vlog)
 	clear(t.reqs)
 	t.reqs, t.err = t.reqs[:0], nil
 	c.free = append(c.free, t)
@@ -262,7 +269,9 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 			}
 			continue
 		}
+		var vlog int64
 		for _, r := range added {
+			vlog += s.valueLogBytes(r.op.Value)
 			s.filter.wrote(r.op.Key, ts, r.op.TTL > 0 && !r.op.Delete)
 			if r.op.Delete {
 				r.answer(0, nil)
@@ -270,6 +279,7 @@ func (s *Store) commitGroup(reqs []*commitReq) {
 				r.answer(storage.Version(ts), nil)
 			}
 		}
+		s.gcCount.wrote(vlog)
 	}
 }
 
