@@ -62,20 +62,7 @@ func TestWriteSVGIsWellFormed(t *testing.T) {
 		if err := r.WriteSVG(&buf); err != nil {
 			t.Fatal(err)
 		}
-		dec := xml.NewDecoder(&buf)
-		rects := 0
-		for {
-			tok, err := dec.Token()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("SVG is not well-formed XML: %v", err)
-			}
-			if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
-				rects++
-			}
-		}
+		rects := countElements(t, buf.Bytes(), "rect")
 		if len(r.Histogram) > 0 && rects < 5 {
 			t.Fatalf("SVG has %d rects for a histogram of %d buckets", rects, len(r.Histogram))
 		}
@@ -91,6 +78,26 @@ func TestFormatters(t *testing.T) {
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
+
+// countElements returns how many elements named name the XML document
+// svg holds, failing the test unless it is well-formed.
+func countElements(t *testing.T, svg []byte, name string) int {
+	t.Helper()
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	n := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return n
+		}
+		if err != nil {
+			t.Fatalf("SVG is not well-formed XML: %v", err)
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == name {
+			n++
 		}
 	}
 }

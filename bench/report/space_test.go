@@ -2,8 +2,6 @@ package report
 
 import (
 	"bytes"
-	"encoding/xml"
-	"io"
 	"math"
 	"strings"
 	"testing"
@@ -63,20 +61,7 @@ func TestWriteSpaceSVG(t *testing.T) {
 		if err := r.WriteSpaceSVG(&buf); err != nil {
 			t.Fatal(err)
 		}
-		dec := xml.NewDecoder(bytes.NewReader(buf.Bytes()))
-		lines := 0
-		for {
-			tok, err := dec.Token()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("SVG is not well-formed XML: %v", err)
-			}
-			if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
-				lines++
-			}
-		}
+		lines := countElements(t, buf.Bytes(), "polyline")
 		if want := map[bool]int{true: 4, false: 0}[r.Space != nil]; lines != want {
 			t.Fatalf("SVG has %d polylines, want %d (three series and the ratio)", lines, want)
 		}
