@@ -54,7 +54,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 			if err := e.Close(); err != nil {
 				t.Fatal(err)
 			}
-			goleak.VerifyNone(t, keep)
+			goleak.VerifyNone(t, append([]goleak.Option{keep}, redistest.IgnoreLeaks...)...)
 		})
 	}
 }
