@@ -26,8 +26,8 @@ import (
 // profiles of 0.5–2 KB each, read and rewritten whole. Badger's own
 // defaults spend their memory on 5 memtables of 64 MiB, a 256 MiB block
 // cache and four compactors' table builders; these keep the store's
-// anonymous memory near 40 MB with a million profiles (see the package
-// documentation, # Memory).
+// anonymous memory near 130 MB with a million profiles, a quarter of it
+// the version filter (see the package documentation, # Memory).
 const (
 	// DefaultValueThreshold keeps profiles (≥ 0.5 KB) in the value log and
 	// only keys with value pointers in the LSM tree, which stays small
