@@ -2,6 +2,7 @@ package badger
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -195,7 +196,9 @@ func (s *Store) idlePass() int {
 		return 0
 	}
 	s.gcIdles.Add(1)
-	if err := s.flushMemtables(); err != nil {
+	if err := s.flushMemtables(); errors.Is(err, storage.ErrClosed) {
+		return 0 // Close has begun
+	} else if err != nil {
 		s.warn("badger: idle GC: flush the memtables", err)
 	}
 	if s.stopping() {
