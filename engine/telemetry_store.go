@@ -41,7 +41,7 @@ type meteredStore struct {
 func (s *meteredStore) Get(ctx context.Context, key, dst []byte) ([]byte, storage.Version, error) {
 	start := time.Now()
 	b, v, err := s.Store.Get(ctx, key, dst)
-	s.gotten(ctx, start, err)
+	s.timed(ctx, opGet, start, err)
 	return b, v, err
 }
 
@@ -50,36 +50,31 @@ func (s *meteredStore) Get(ctx context.Context, key, dst []byte) ([]byte, storag
 func (s *meteredStore) Latest(ctx context.Context, key, dst []byte) ([]byte, storage.Version, error) {
 	start := time.Now()
 	b, v, err := storage.Latest(ctx, s.Store, key, dst)
-	s.gotten(ctx, start, err)
+	s.timed(ctx, opGet, start, err)
 	return b, v, err
-}
-
-// gotten records a read that started at start.
-func (s *meteredStore) gotten(ctx context.Context, start time.Time, err error) {
-	r := resultOK
-	switch {
-	case err == nil:
-	case errors.Is(err, storage.ErrNotFound):
-		r = resultNotFound
-	default:
-		r = resultError
-	}
-	s.m.storeTime.Record(ctx, time.Since(start).Seconds(), s.m.store[opGet][r]...)
 }
 
 func (s *meteredStore) Write(ctx context.Context, op storage.Op) (storage.Version, error) {
 	start := time.Now()
 	v, err := s.Store.Write(ctx, op)
+	s.timed(ctx, opWrite, start, err)
+	return v, err
+}
+
+// timed records an operation (opGet, opWrite) that started at start and
+// ended with err.
+func (s *meteredStore) timed(ctx context.Context, op int, start time.Time, err error) {
 	r := resultOK
 	switch {
 	case err == nil:
+	case errors.Is(err, storage.ErrNotFound):
+		r = resultNotFound
 	case errors.Is(err, storage.ErrConflict):
 		r = resultConflict
 	default:
 		r = resultError
 	}
-	s.m.storeTime.Record(ctx, time.Since(start).Seconds(), s.m.store[opWrite][r]...)
-	return v, err
+	s.m.storeTime.Record(ctx, time.Since(start).Seconds(), s.m.store[op][r]...)
 }
 
 // Size reports the inner store's size when it has one.
