@@ -296,14 +296,7 @@ func TestCrashSteps(t *testing.T) {
 func runCrashScenario(t *testing.T, exe string, sc crashScenario, newSpec func(t *testing.T) string) {
 	ctx := context.Background()
 	setup := func(t *testing.T, spec string) {
-		st, err := crashStore(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := openCrashEngine(st)
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := openCrashSpec(t, spec)
 		sc.setup(t, e)
 		if err := e.Close(); err != nil {
 			t.Fatal(err)
@@ -374,6 +367,15 @@ func crashAfter(t *testing.T, exe string, sc crashScenario, spec string, setup f
 	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("child was not killed after write %d: %v\n%s", n, err, out)
 	}
+	e := openCrashSpec(t, spec)
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// openCrashSpec opens the crash tests' engine on the store spec names;
+// the caller closes it.
+func openCrashSpec(t *testing.T, spec string) *Engine {
+	t.Helper()
 	st, err := crashStore(spec)
 	if err != nil {
 		t.Fatal(err)
@@ -382,7 +384,6 @@ func crashAfter(t *testing.T, exe string, sc crashScenario, spec string, setup f
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { e.Close() })
 	return e
 }
 
