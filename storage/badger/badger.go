@@ -493,17 +493,30 @@ func checkOp(op *storage.Op) error {
 	if err := storage.CheckOp(op, maxKeySize); err != nil {
 		return err
 	}
-	for _, p := range reservedPrefixes {
-		if strings.HasPrefix(string(op.Key), p) {
-			return fmt.Errorf("badger: Op.Key prefix %q is reserved", p)
-		}
+	if p, ok := reservedPrefix(op.Key, reservedPrefixes); ok {
+		return fmt.Errorf("badger: Op.Key prefix %q is reserved", p)
 	}
 	return nil
 }
 
 // reservedPrefixes are key prefixes Write refuses: Badger's own keys, and
-// the keys of the store's queues (queue.go).
-var reservedPrefixes = []string{"!badger!", queuePrefix, flushPrefix}
+// the store's own keys (internalPrefixes).
+var reservedPrefixes = append([]string{"!badger!"}, internalPrefixes...)
+
+// internalPrefixes are the prefixes of the keys the store writes for
+// itself, which Scan skips: its queues (queue.go) and the GC's flush
+// sentinel (gc.go).
+var internalPrefixes = []string{queuePrefix, flushPrefix}
+
+// reservedPrefix returns the prefix of prefixes that key starts with.
+func reservedPrefix(key []byte, prefixes []string) (string, bool) {
+	for _, p := range prefixes {
+		if strings.HasPrefix(string(key), p) {
+			return p, true
+		}
+	}
+	return "", false
+}
 
 // Scan calls fn for every live key with the given prefix, in key order,
 // with its value and version. key and value point into Badger's memory and
@@ -543,8 +556,10 @@ func (s *Store) scan(ctx context.Context, prefix []byte, skipReserved bool, fn f
 		}
 		item := it.Item()
 		key := item.Key()
-		if skipReserved && (strings.HasPrefix(string(key), queuePrefix) || strings.HasPrefix(string(key), flushPrefix)) {
-			continue
+		if skipReserved {
+			if _, internal := reservedPrefix(key, internalPrefixes); internal {
+				continue
+			}
 		}
 		var fnErr error
 		err := item.Value(func(v []byte) error {
