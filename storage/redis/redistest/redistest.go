@@ -342,6 +342,56 @@ func (s *Servers) ReplicasOf(t testing.TB, addr string) []string {
 	return out
 }
 
+// WaitReplicated waits until the primary at addr has a replica and every
+// replica has applied everything the primary had written when it was called (its
+// replication offset, INFO replication), so that a write acknowledged
+// before survives killing the primary. Replication is asynchronous, and
+// WAIT only counts the calling connection's own writes. It polls for at
+// most a minute, then fails t.
+func (s *Servers) WaitReplicated(t testing.TB, addr string) {
+	t.Helper()
+	want, err := s.replOffset(addr, "master_repl_offset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var why string
+	ok := s.poll(time.Minute, func() bool {
+		// Read the replicas again each time: a node that joined as a
+		// replica shows in the cluster's view only once gossip spread it.
+		replicas := s.ReplicasOf(t, addr)
+		if len(replicas) == 0 {
+			why = addr + " has no replica yet"
+			return false
+		}
+		for _, r := range replicas {
+			got, err := s.replOffset(r, "slave_repl_offset")
+			if err != nil || got < want {
+				why = fmt.Sprintf("replica %s at offset %d (%v), primary at %d", r, got, err, want)
+				return false
+			}
+		}
+		return true
+	})
+	if !ok {
+		t.Fatalf("redistest: the replicas of %s did not catch up within a minute: %s", addr, why)
+	}
+}
+
+// replOffset reads the replication offset named field from the INFO
+// replication of the node at addr.
+func (s *Servers) replOffset(addr, field string) (int64, error) {
+	out, err := s.CLI(addr, "info", "replication")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(out) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("redistest: no %s in the INFO replication of %s", field, addr)
+}
+
 // Restart starts the killed node at addr again, on its port and folder.
 // A cluster node rejoins the cluster, as a replica of the node that took
 // over its slots; call WaitHealthy to wait for it to be in sync.

@@ -43,6 +43,7 @@ func TestClusterFailover(t *testing.T) {
 	if out, err := srv.CLI(before, "set", "{k}x", "1"); err != nil || out != "OK" {
 		t.Fatalf("SET on the primary of k: %q, %v", out, err)
 	}
+	srv.WaitReplicated(t, before) // replication is asynchronous
 	killed := srv.KillPrimaryOf(t, "k")
 	if killed != before {
 		t.Fatalf("killed %s, want %s", killed, before)
