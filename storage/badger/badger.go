@@ -428,7 +428,11 @@ func (s *Store) Get(ctx context.Context, key, dst []byte) ([]byte, storage.Versi
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
-	txn := s.db.NewTransactionAt(s.clock.now(), false)
+	readTs := s.filter.readTs(key) // the key's latest version, most often
+	if readTs == 0 {
+		readTs = s.clock.now()
+	}
+	txn := s.db.NewTransactionAt(readTs, false)
 	defer txn.Discard()
 	item, err := txn.Get(key)
 	if err != nil {

@@ -195,3 +195,49 @@ func TestVersionFilter(t *testing.T) {
 		t.Fatalf("write on the TTL key's version: %v", err)
 	}
 }
+
+// TestVersionFilterReads reads keys that collide in a filter of two slots
+// while they are overwritten and deleted: every Get sees the latest write,
+// whichever key last wrote its slot, and a key that was its slot's last
+// writer is read at exactly its version (where Badger stops searching).
+func TestVersionFilterReads(t *testing.T) {
+	s, err := Open(Options{InMemory: true, VersionFilterSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	latest := map[string]string{}
+	for i := range 60 {
+		key := fmt.Sprint("k", i%7)
+		op := storage.Op{Key: []byte(key), Value: []byte(fmt.Sprint("v", i))}
+		if i%11 == 10 {
+			op = storage.Op{Key: []byte(key), Delete: true}
+		} else if i%13 == 12 {
+			op.TTL = time.Hour
+		}
+		v, err := s.Write(ctx, op)
+		if err != nil {
+			t.Fatalf("write %d of %s: %v", i, key, err)
+		}
+		if op.Delete {
+			delete(latest, key)
+		} else {
+			latest[key] = string(op.Value)
+			if got := s.filter.readTs(op.Key); got != uint64(v) {
+				t.Fatalf("after writing %s at %d, its slot reads at %d", key, v, got)
+			}
+		}
+		for k := range 7 {
+			key := fmt.Sprint("k", k)
+			b, _, err := s.Get(ctx, []byte(key), nil)
+			want, ok := latest[key]
+			switch {
+			case !ok && !errors.Is(err, storage.ErrNotFound):
+				t.Fatalf("after write %d, Get(%s) = %q, %v; want ErrNotFound", i, key, b, err)
+			case ok && (err != nil || string(b) != want):
+				t.Fatalf("after write %d, Get(%s) = %q, %v; want %q", i, key, b, err, want)
+			}
+		}
+	}
+}

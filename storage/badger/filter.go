@@ -1,6 +1,10 @@
 package badger
 
-import "github.com/cespare/xxhash/v2"
+import (
+	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
+)
 
 // DefaultVersionFilterSize is the default of Options.VersionFilterSize:
 // 2 Mi slots of 16 bytes. With a million keys written uniformly, about
@@ -8,28 +12,43 @@ import "github.com/cespare/xxhash/v2"
 const DefaultVersionFilterSize = 32 << 20
 
 // filterTTL marks a slot whose last write carried a TTL: the key may
-// expire without a write, so the slot proves nothing.
+// expire without a write, so the slot proves nothing about its condition.
 const filterTTL = 1 << 63
 
 // versionFilter spares most conditional writes the LSM lookup that checks
-// their condition. Each key hashes to a slot holding the commit timestamp
-// and the key's 64-bit hash of the latest write, since the store opened,
-// of any key hashing there. A write of key K on condition of version v
-// holds when K's slot holds K's hash and exactly v: K was written at v,
-// and no key of the slot — K included — was written since. Any other slot
-// value (a later write of another key of the slot, nothing since open, a
-// TTL) proves nothing, and the condition is checked in the tree as
-// before. It is read and written only by the serialized commit path, so
-// it needs no lock; its memory holds no pointers, so the garbage
-// collector skips it.
+// their condition, and most reads the search of the levels below the one
+// that holds their key's latest version. Each key hashes to a slot
+// holding the commit timestamp and the key's 64-bit hash of the latest
+// write, since the store opened, of any key hashing there.
+//
+// Conditions: a write of key K on condition of version v holds when K's
+// slot holds K's hash and exactly v: K was written at v, and no key of
+// the slot — K included — was written since. Any other slot value (a
+// later write of another key of the slot, nothing since open, a TTL)
+// proves nothing, and the condition is checked in the tree as before.
+//
+// Reads: a slot's timestamp, when set, is at least the latest version of
+// every key of the slot (written since open, it is later than any version
+// written before), so a read at it sees the key's latest version; and
+// Badger stops searching when it finds a version equal to the read
+// timestamp, which it does whenever K was the slot's last writer (or was
+// written in the same transaction). Without that a Get searches every
+// memtable and level, since an older version found first may not be the
+// latest.
+//
+// Only the serialized commit path writes the filter; it is written after
+// the clock has moved past the commit (clock.committed), so a read at a
+// slot's timestamp never reads past the last commit. Reads load the
+// timestamp atomically and need nothing else. Its memory holds no
+// pointers, so the garbage collector skips it.
 type versionFilter struct {
 	slots []filterSlot
 	mask  uint64
 }
 
 type filterSlot struct {
-	ts   uint64 // commit timestamp, with filterTTL when the write had a TTL
-	hash uint64 // xxhash of the key
+	ts   atomic.Uint64 // commit timestamp, with filterTTL when the write had a TTL
+	hash uint64        // xxhash of the key; commit path only
 }
 
 // newVersionFilter returns a filter of about size bytes (a power of two
@@ -45,16 +64,30 @@ func newVersionFilter(size int64) *versionFilter {
 	return &versionFilter{slots: make([]filterSlot, n), mask: n - 1}
 }
 
-// holds reports that key is certainly still at version v.
+// holds reports that key is certainly still at version v. Commit path
+// only.
 func (f *versionFilter) holds(key []byte, v uint64) bool {
 	if f == nil || v == 0 {
 		return false
 	}
 	h := xxhash.Sum64(key)
-	return f.slots[h&f.mask] == filterSlot{ts: v, hash: h}
+	sl := &f.slots[h&f.mask]
+	return sl.hash == h && sl.ts.Load() == v
 }
 
-// wrote records a committed write of key at ts.
+// readTs returns a timestamp at which a read of key sees its latest
+// version and is likely to find exactly that version first, or 0 when
+// the filter knows nothing of the key's slot (read at the last commit
+// instead).
+func (f *versionFilter) readTs(key []byte) uint64 {
+	if f == nil {
+		return 0
+	}
+	return f.slots[xxhash.Sum64(key)&f.mask].ts.Load() &^ filterTTL
+}
+
+// wrote records a committed write of key at ts. Commit path only, after
+// the clock has recorded ts.
 func (f *versionFilter) wrote(key []byte, ts uint64, ttl bool) {
 	if f == nil {
 		return
@@ -63,12 +96,19 @@ func (f *versionFilter) wrote(key []byte, ts uint64, ttl bool) {
 		ts |= filterTTL
 	}
 	h := xxhash.Sum64(key)
-	f.slots[h&f.mask] = filterSlot{ts: ts, hash: h}
+	sl := &f.slots[h&f.mask]
+	sl.hash = h
+	sl.ts.Store(ts)
 }
 
-// reset forgets every write (Restore brings back older versions).
+// reset forgets every write (Restore brings back older versions). No
+// other call may run meanwhile.
 func (f *versionFilter) reset() {
-	if f != nil {
-		clear(f.slots)
+	if f == nil {
+		return
+	}
+	for i := range f.slots {
+		f.slots[i].hash = 0
+		f.slots[i].ts.Store(0)
 	}
 }
