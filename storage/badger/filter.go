@@ -87,16 +87,24 @@ func (f *versionFilter) readTs(key []byte) uint64 {
 }
 
 // wrote records a committed write of key at ts. Commit path only, after
-// the clock has recorded ts.
+// the clock has recorded ts. Badger reports pipelined transactions
+// applied from goroutines of their own, so they may be recorded out of
+// order: a write older than the slot's holds nothing the slot must
+// record (the slot's own timestamp already covers it for reads, and its
+// key's next conditional write is checked in the tree), and is skipped,
+// so that a slot's timestamp never goes back.
 func (f *versionFilter) wrote(key []byte, ts uint64, ttl bool) {
 	if f == nil {
+		return
+	}
+	h := xxhash.Sum64(key)
+	sl := &f.slots[h&f.mask]
+	if ts < sl.ts.Load()&^filterTTL {
 		return
 	}
 	if ttl {
 		ts |= filterTTL
 	}
-	h := xxhash.Sum64(key)
-	sl := &f.slots[h&f.mask]
 	sl.hash = h
 	sl.ts.Store(ts)
 }
