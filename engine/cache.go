@@ -38,6 +38,7 @@ type cacheStripe struct {
 }
 
 type cacheEntry struct {
+	hash uint64 // of "p/"+id, compared first: ids of one length differ only past a pointer
 	id   string
 	ver  storage.Version
 	enc  []byte // the record as stored; its array is reused when the profile is written again
@@ -48,12 +49,12 @@ type cacheEntry struct {
 // The caller holds the stripe of "p/"+id (l lists it) and must not keep
 // the slice past its next cache call.
 func (e *Engine) cacheGet(l *lockSet, id string) ([]byte, storage.Version) {
-	c := e.cacheStripe(l, id)
+	c, h := e.cacheStripe(l, id)
 	if c == nil {
 		return nil, 0
 	}
 	for i := range c.entries {
-		if en := &c.entries[i]; en.ver != 0 && en.id == id {
+		if en := &c.entries[i]; en.hash == h && en.ver != 0 && en.id == id {
 			c.clock++
 			en.used = c.clock
 			e.tel.cacheLookup(true)
@@ -68,13 +69,13 @@ func (e *Engine) cacheGet(l *lockSet, id string) ([]byte, storage.Version) {
 // v, evicting the entries used least recently while the stripe is over
 // its share. The caller holds the stripe of "p/"+id.
 func (e *Engine) cachePut(l *lockSet, id string, v storage.Version, enc []byte) {
-	c := e.cacheStripe(l, id)
+	c, h := e.cacheStripe(l, id)
 	if c == nil || len(enc) > e.cachePerStripe {
 		return
 	}
 	slot := -1
 	for i := range c.entries {
-		if en := &c.entries[i]; en.ver != 0 && en.id == id {
+		if en := &c.entries[i]; en.hash == h && en.ver != 0 && en.id == id {
 			slot = i
 			break
 		}
@@ -102,14 +103,14 @@ func (e *Engine) cachePut(l *lockSet, id string, v storage.Version, enc []byte) 
 		// keeping it would keep the record.
 		id = strings.Clone(id)
 	}
-	*en = cacheEntry{id: id, ver: v, enc: append(en.enc[:0], enc...), used: c.clock}
+	*en = cacheEntry{hash: h, id: id, ver: v, enc: append(en.enc[:0], enc...), used: c.clock}
 }
 
 // cacheDrop forgets profile id. The caller holds its stripe.
 func (e *Engine) cacheDrop(l *lockSet, id string) {
-	if c := e.cacheStripe(l, id); c != nil {
+	if c, h := e.cacheStripe(l, id); c != nil {
 		for i := range c.entries {
-			if en := &c.entries[i]; en.ver != 0 && en.id == id {
+			if en := &c.entries[i]; en.hash == h && en.ver != 0 && en.id == id {
 				c.bytes -= len(en.enc)
 				*en = cacheEntry{}
 			}
@@ -130,17 +131,19 @@ func (c *cacheStripe) evict() {
 	*en = cacheEntry{} // its array goes too: the budget counts what is held
 }
 
-// cacheStripe returns the cache stripe of profile id, or nil when the
-// cache is off or the caller does not hold that stripe's lock.
-func (e *Engine) cacheStripe(l *lockSet, id string) *cacheStripe {
+// cacheStripe returns the cache stripe of profile id and the hash of its
+// key, or nil when the cache is off or the caller does not hold that
+// stripe's lock.
+func (e *Engine) cacheStripe(l *lockSet, id string) (*cacheStripe, uint64) {
 	if e.cachePerStripe == 0 {
-		return nil
+		return nil, 0
 	}
-	s := stripeOf(prefixProfile + id)
+	h := keyHash(prefixProfile + id)
+	s := int(h % stripes)
 	if !l.holds(s) {
-		return nil
+		return nil, 0
 	}
-	return &e.cache[s]
+	return &e.cache[s], h
 }
 
 // cacheClear empties the cache. The caller holds e.mu exclusively, so no

@@ -724,7 +724,10 @@ func (l *lockSet) need(key string) error {
 // holds reports whether l holds stripe s.
 func (l *lockSet) holds(s int) bool { return slices.Contains(l.stripes, s) }
 
-func stripeOf(key string) int { return int(xxhash.Sum64String(key) % stripes) }
+func stripeOf(key string) int { return int(keyHash(key) % stripes) }
+
+// keyHash is the hash of a store key that picks its lock stripe.
+func keyHash(key string) uint64 { return xxhash.Sum64String(key) }
 
 // locked runs fn holding the stripes of keys, growing the set and running
 // fn again whenever fn returns errRelock. Stripes are always taken in
