@@ -111,8 +111,6 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&c.Badger.NumLevelZeroTables, "l0-tables", 0, "Badger NumLevelZeroTables (0: the store's default)")
 	fs.DurationVar(&c.Badger.GCInterval, "gc-interval", 0, "store GCInterval (0: the store's default, negative: no background GC)")
 	fs.Float64Var(&c.Badger.GCDiscardRatio, "gc-ratio", 0, "store GCDiscardRatio under load (0: the store's default)")
-	fs.Float64Var(&c.Badger.GCSpaceTarget, "gc-space-target", 0, "store GCSpaceTarget: size on disk over live data below which rounds use -gc-lazy-ratio (0: the store's default, negative: always -gc-ratio)")
-	fs.Float64Var(&c.Badger.GCLazyDiscardRatio, "gc-lazy-ratio", 0, "store GCLazyDiscardRatio (0: the store's default)")
 	fs.Int64Var(&c.Badger.GCWriteStep, "gc-step", 0, "store GCWriteStep in bytes (0: the store's default, negative: rounds on the interval only)")
 	fs.DurationVar(&c.Badger.GCIdleAfter, "gc-idle-after", 0, "store GCIdleAfter (0: the store's default, negative: no idle pass)")
 	fs.Float64Var(&c.Badger.GCIdleDiscardRatio, "gc-idle-ratio", 0, "store GCIdleDiscardRatio (0: the store's default)")

@@ -141,18 +141,6 @@ type Options struct {
 	// value-log file under load. Zero selects DefaultGCDiscardRatio; must
 	// be in (0, 1).
 	GCDiscardRatio float64
-	// GCSpaceTarget is the size on disk, as a multiple of the live data
-	// (Live, counted by the GC at most every 30 s), below which rounds
-	// under load rewrite only files at least GCLazyDiscardRatio garbage:
-	// reclaiming a byte then reads and looks up 1/GCLazyDiscardRatio
-	// bytes instead of 1/GCDiscardRatio. At or above it, and until the
-	// live data is first counted, rounds use GCDiscardRatio. Zero selects
-	// DefaultGCSpaceTarget; negative always uses GCDiscardRatio.
-	GCSpaceTarget float64
-	// GCLazyDiscardRatio is the garbage fraction from which a round under
-	// load rewrites a file while the store is below GCSpaceTarget. Zero
-	// selects DefaultGCLazyDiscardRatio; must be in [GCDiscardRatio, 1).
-	GCLazyDiscardRatio float64
 	// GCWriteStep is how many bytes written to the value log wake the GC
 	// for a round. Zero selects a quarter of ValueLogFileSize (at least
 	// 1 MiB); negative leaves rounds to the GCInterval ticker (and any
@@ -230,12 +218,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.GCDiscardRatio == 0 {
 		o.GCDiscardRatio = DefaultGCDiscardRatio
 	}
-	if o.GCSpaceTarget == 0 {
-		o.GCSpaceTarget = DefaultGCSpaceTarget
-	}
-	if o.GCLazyDiscardRatio == 0 {
-		o.GCLazyDiscardRatio = max(DefaultGCLazyDiscardRatio, o.GCDiscardRatio)
-	}
 	if o.GCWriteStep == 0 {
 		o.GCWriteStep = defaultGCWriteStep(o.ValueLogFileSize)
 	}
@@ -272,8 +254,6 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("badger: Options.NumLevelZeroTables %d below 1", o.NumLevelZeroTables)
 	case o.GCDiscardRatio <= 0 || o.GCDiscardRatio >= 1:
 		return o, fmt.Errorf("badger: Options.GCDiscardRatio %v out of range (0, 1)", o.GCDiscardRatio)
-	case o.GCLazyDiscardRatio < o.GCDiscardRatio || o.GCLazyDiscardRatio >= 1:
-		return o, fmt.Errorf("badger: Options.GCLazyDiscardRatio %v out of range [GCDiscardRatio %v, 1)", o.GCLazyDiscardRatio, o.GCDiscardRatio)
 	case o.GCIdleDiscardRatio <= 0 || o.GCIdleDiscardRatio >= 1:
 		return o, fmt.Errorf("badger: Options.GCIdleDiscardRatio %v out of range (0, 1)", o.GCIdleDiscardRatio)
 	case o.ClaimAfter < 0:
@@ -358,9 +338,7 @@ type Store struct {
 	// gcCount counts value-log bytes and wakes the GC (gc.go); nil
 	// without background GC. gcMu keeps GC and Restore apart.
 	gcCount *gcCounter
-	// space is the GC loop's count of the live data (gc.go).
-	space gcSpace
-	gcMu  sync.Mutex
+	gcMu    sync.Mutex
 
 	tel *telemetry // metrics (telemetry.go); nil without Options.MeterProvider
 }
@@ -389,9 +367,7 @@ func Open(opts Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("badger: open in %s: %w", o.Dir, err)
 	}
-	s := &Store{db: db, opts: o, stop: make(chan struct{}), queues: make(map[string]*queue)}
-	s.space.live.Store(-1)
-	s.tel = newTelemetry(&o, &s.space.live)
+	s := &Store{db: db, opts: o, stop: make(chan struct{}), queues: make(map[string]*queue), tel: newTelemetry(&o)}
 	s.clock.init(db)
 	s.filter = newVersionFilter(o.VersionFilterSize)
 	if !o.DisableGroupCommit {

@@ -98,8 +98,6 @@ func TestOpenInvalidOptions(t *testing.T) {
 		{"vlog file", badger.Options{InMemory: true, ValueLogFileSize: 4 << 30}, "ValueLogFileSize"},
 		{"gc ratio", badger.Options{InMemory: true, GCDiscardRatio: 1}, "GCDiscardRatio"},
 		{"gc idle ratio", badger.Options{InMemory: true, GCIdleDiscardRatio: -0.1}, "GCIdleDiscardRatio"},
-		{"gc lazy ratio below the ratio", badger.Options{InMemory: true, GCDiscardRatio: 0.4, GCLazyDiscardRatio: 0.3}, "GCLazyDiscardRatio"},
-		{"gc lazy ratio", badger.Options{InMemory: true, GCLazyDiscardRatio: 1}, "GCLazyDiscardRatio"},
 		{"level 0 tables", badger.Options{InMemory: true, NumLevelZeroTables: -1}, "NumLevelZeroTables"},
 		{"claim after", badger.Options{InMemory: true, ClaimAfter: -1}, "ClaimAfter"},
 	}

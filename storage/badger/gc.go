@@ -39,17 +39,6 @@ const (
 	// freshly loaded store, when every file ages at once (0.5 reached
 	// 2.2×, 0.4 2.0×); see # Space on disk.
 	DefaultGCDiscardRatio = 0.35
-	// DefaultGCSpaceTarget is the size on disk, as a multiple of the live
-	// data, below which rounds under load rewrite only the files at least
-	// DefaultGCLazyDiscardRatio garbage. Under full-speed uniform
-	// updates the store then settles near it (its garbage reclaimed at
-	// 1/0.5 = 2 bytes read per byte, against 1/0.35 = 2.9) and, when it
-	// rises above, rewrites at GCDiscardRatio until it is back below.
-	DefaultGCSpaceTarget = 1.5
-	// DefaultGCLazyDiscardRatio is the garbage fraction from which a
-	// round under load rewrites a file while the store is below
-	// GCSpaceTarget.
-	DefaultGCLazyDiscardRatio = 0.5
 	// DefaultGCIdleAfter is how long the writes must stay below one
 	// GCWriteStep before the store counts as idle and runs the idle pass.
 	DefaultGCIdleAfter = 10 * time.Second
@@ -72,7 +61,7 @@ type gcAction int
 
 const (
 	gcNothing  gcAction = iota
-	gcRoundAt           // a round at GCDiscardRatio, or GCLazyDiscardRatio below GCSpaceTarget
+	gcRoundAt           // a round at GCDiscardRatio
 	gcIdlePass          // the idle pass: flush, flatten, a round at GCIdleDiscardRatio
 )
 
@@ -162,7 +151,7 @@ func (s *Store) gcLoop() {
 	t := time.NewTicker(s.opts.GCInterval)
 	defer t.Stop()
 	p := newGCPolicy(s.gcCount.step, s.opts.GCIdleAfter, time.Now())
-	s.gcStep(gcNothing) // count the live data before any round
+	s.measuredGCRun(gcNothing) // the live data, for the gauge, before any round
 	for {
 		select {
 		case <-s.stop:
@@ -170,23 +159,8 @@ func (s *Store) gcLoop() {
 		case <-s.gcCount.kick:
 		case <-t.C:
 		}
-		s.gcStep(p.decide(time.Now(), s.gcCount.written.Load()))
+		s.measuredGCRun(p.decide(time.Now(), s.gcCount.written.Load()))
 		s.gcRounds.Add(1)
-	}
-}
-
-// gcStep runs a (gcRun), reports it to the telemetry, and counts the live
-// data again when the count is due (gcSpace.due).
-func (s *Store) gcStep(a gcAction) {
-	_, before := s.Size()
-	n := s.gcRun(a)
-	lsm, after := s.Size()
-	s.tel.gcRan(a, n, before, after)
-	if now := time.Now(); s.space.due(now, n, lsm+after, s.opts.GCSpaceTarget) {
-		s.space.measured = now
-		if _, bytes, err := s.live(s.stop); err == nil {
-			s.space.live.Store(bytes)
-		}
 	}
 }
 
@@ -197,54 +171,12 @@ func (s *Store) gcRun(a gcAction) int {
 	defer s.gcMu.Unlock()
 	switch a {
 	case gcRoundAt:
-		lsm, vlog := s.Size()
-		return s.gcRound(roundRatio(&s.opts, lsm+vlog, s.space.live.Load()))
+		return s.gcRound(s.opts.GCDiscardRatio)
 	case gcIdlePass:
 		return s.idlePass()
 	}
 	return 0
 }
-
-// roundRatio is the discard ratio of a round under load for a store of
-// disk bytes on disk holding live bytes of live data (negative: not
-// counted yet): GCLazyDiscardRatio below GCSpaceTarget times the live
-// data, GCDiscardRatio otherwise.
-func roundRatio(o *Options, disk, live int64) float64 {
-	if o.GCSpaceTarget > 0 && live > 0 && float64(disk) < o.GCSpaceTarget*float64(live) {
-		return o.GCLazyDiscardRatio
-	}
-	return o.GCDiscardRatio
-}
-
-// gcSpace is the GC loop's count of the live data (Store.live), which the
-// rounds under load compare with the size on disk (roundRatio) and the
-// telemetry reports as a gauge.
-type gcSpace struct {
-	live     atomic.Int64 // bytes; -1 before the first count
-	measured time.Time    // of the last count; GC loop only
-}
-
-// due reports whether the live data should be counted again at now,
-// after a run that rewrote n files and left the store at disk bytes: a
-// count reads the whole LSM tree (0.3–0.5 s of CPU for a million
-// profiles), so it is made at most every liveEvery, and only when the
-// last one may be out of date in a way that matters — files were
-// rewritten (the data is changing), or the store is at or above target
-// (a count that grew with new profiles would let the rounds be lazy
-// again).
-func (sp *gcSpace) due(now time.Time, n int, disk int64, target float64) bool {
-	live := sp.live.Load()
-	if live < 0 {
-		return true
-	}
-	if now.Sub(sp.measured) < liveEvery {
-		return false
-	}
-	return n > 0 || target > 0 && float64(disk) >= target*float64(live)
-}
-
-// liveEvery bounds how often the GC loop counts the live data.
-const liveEvery = 30 * time.Second
 
 // idlePass makes Badger's discard statistics count every overwritten
 // value, then rewrites every value-log file that is at least

@@ -74,14 +74,6 @@ const garbageKeys, garbageRounds, garbageValueLen = 500, 16, 1005
 // (reopenCompacted), ready for a GC round that rewrites files.
 func garbageStore(t *testing.T, opts Options) *Store {
 	t.Helper()
-	return garbageStoreKeeping(t, opts, 0)
-}
-
-// garbageStoreKeeping is garbageStore writing, after each round, kept
-// more keys that are never overwritten, so that every value-log file
-// keeps some live values.
-func garbageStoreKeeping(t *testing.T, opts Options, kept int) *Store {
-	t.Helper()
 	s, err := Open(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -90,12 +82,6 @@ func garbageStoreKeeping(t *testing.T, opts Options, kept int) *Store {
 	for round := range garbageRounds {
 		for i := range garbageKeys {
 			op := storage.Op{Key: fmt.Appendf(nil, "k/%04d", i), Value: fmt.Appendf(make([]byte, 0, 1024), "%04d:%01000d", round, i)}
-			if _, err := s.Write(context.Background(), op); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for i := range kept {
-			op := storage.Op{Key: fmt.Appendf(nil, "keep/%02d/%04d", round, i), Value: make([]byte, garbageValueLen)}
 			if _, err := s.Write(context.Background(), op); err != nil {
 				t.Fatal(err)
 			}
@@ -427,87 +413,5 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("waited a minute for %s", what)
 		}
 		time.Sleep(time.Millisecond)
-	}
-}
-
-// TestRoundRatio checks the ratio a round under load uses: the lazy one
-// only while the live data is counted and the store is below target.
-func TestRoundRatio(t *testing.T) {
-	o := Options{GCDiscardRatio: 0.35, GCLazyDiscardRatio: 0.5, GCSpaceTarget: 1.5}
-	off := o
-	off.GCSpaceTarget = -1
-	for _, c := range []struct {
-		name       string
-		o          Options
-		disk, live int64
-		want       float64
-	}{
-		{"not counted yet", o, 100, -1, 0.35},
-		{"nothing live", o, 100, 0, 0.35},
-		{"below target", o, 149, 100, 0.5},
-		{"at target", o, 150, 100, 0.35},
-		{"above target", o, 300, 100, 0.35},
-		{"steering off", off, 100, 100, 0.35},
-	} {
-		if got := roundRatio(&c.o, c.disk, c.live); got != c.want {
-			t.Errorf("%s: roundRatio(disk %d, live %d) = %v, want %v", c.name, c.disk, c.live, got, c.want)
-		}
-	}
-}
-
-// TestGCSpaceDue checks when the GC loop counts the live data again.
-func TestGCSpaceDue(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	var sp gcSpace
-	sp.live.Store(-1)
-	if !sp.due(t0, 0, 0, 1.5) {
-		t.Error("the first count is not due")
-	}
-	sp.live.Store(100)
-	sp.measured = t0
-	later := t0.Add(liveEvery)
-	for _, c := range []struct {
-		name   string
-		now    time.Time
-		n      int
-		disk   int64
-		target float64
-		want   bool
-	}{
-		{"too soon, files rewritten, above target", t0.Add(liveEvery - time.Second), 3, 300, 1.5, false},
-		{"files rewritten", later, 1, 100, 1.5, true},
-		{"nothing rewritten, below target", later, 0, 140, 1.5, false},
-		{"nothing rewritten, at target", later, 0, 150, 1.5, true},
-		{"nothing rewritten, steering off", later, 0, 300, -1, false},
-	} {
-		if got := sp.due(c.now, c.n, c.disk, c.target); got != c.want {
-			t.Errorf("%s: due = %v, want %v", c.name, got, c.want)
-		}
-	}
-}
-
-// TestGCSteering runs rounds on a store that is mostly garbage, every
-// file keeping a sixth of live values: while the target puts it below, a
-// round uses the lazy ratio (here more garbage than any file holds) and
-// rewrites nothing; with a target it is above, the same round rewrites
-// files at GCDiscardRatio.
-func TestGCSteering(t *testing.T) {
-	t.Parallel()
-	opts := gcOptions(t.TempDir())
-	opts.GCSpaceTarget = 1000
-	opts.GCLazyDiscardRatio = 0.95
-	s := garbageStoreKeeping(t, opts, garbageKeys/5)
-	s.gcStep(gcNothing) // counts the live data
-	live := s.space.live.Load()
-	lsm, vlog := s.Size()
-	if live <= 0 || lsm+vlog < 3*live {
-		t.Fatalf("live %d bytes, %d on disk: want a store mostly garbage", live, lsm+vlog)
-	}
-	if n := s.gcRun(gcRoundAt); n != 0 {
-		t.Fatalf("below target (%d bytes on disk, %d live), a round rewrote %d files at the lazy ratio", lsm+vlog, live, n)
-	}
-	s.opts.GCSpaceTarget = 2
-	if n := s.gcRun(gcRoundAt); n == 0 {
-		t.Fatalf("above target (%d bytes on disk, %d live), a round rewrote nothing", lsm+vlog, live)
 	}
 }

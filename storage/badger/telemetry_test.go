@@ -86,7 +86,7 @@ func TestTelemetryGC(t *testing.T) {
 		}
 	}
 	_, before := s.Size()
-	s.gcStep(gcRoundAt)
+	s.measuredGCRun(gcRoundAt)
 	_, after := s.Size()
 	if got := sum(t, reader, "tailor.store.gc.rounds"); got != 1 {
 		t.Errorf("gc rounds = %d, want 1", got)
