@@ -23,7 +23,24 @@
 // delete, and [Store.Write] knows the new version without reading it
 // back. A condition is checked inside the transaction that writes it, at
 // the last committed timestamp, so it still holds when it commits. Reads
-// see every acknowledged write. After each commit the store tells Badger
+// see every acknowledged write.
+//
+// A version filter (filter.go, [Options.VersionFilterSize]: 2 Mi slots,
+// 32 MiB without pointers) records, per hash slot of the keys, the
+// timestamp and key of the latest write since Open. It lets most
+// conditional writes skip the lookup that checks them (the slot holds the
+// key at exactly the version the condition names), and it makes reads
+// cheaper: Badger's Get stops only when it finds a version equal to its
+// read timestamp, so read at the last commit it searches every memtable
+// and level; read at the slot's timestamp, which is at least the latest
+// version of every key of the slot, it sees the same latest version and
+// stops at the level holding it whenever the key was its slot's last
+// writer. A Get among 100,000 keys each written four times took 2.9 µs
+// and 9 allocations instead of 5.1 µs and 18 (BenchmarkGetOverwritten);
+// a whole Identify under sustained load saves 2–4 µs of its ~100–120
+// (bench/README.md).
+//
+// After each commit the store tells Badger
 // that older versions may be dropped — except those an open Scan or Backup
 // snapshot still reads — which is what lets compaction count value-log
 // garbage. [Store.Restore] brings back the snapshot's versions and moves
