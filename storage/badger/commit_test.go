@@ -161,11 +161,7 @@ func TestGroupCommitRacingConditions(t *testing.T) {
 // checked in the tree, a stale one always fails, and a key written with a
 // TTL is always checked in the tree (it may expire without a write).
 func TestVersionFilter(t *testing.T) {
-	s, err := Open(Options{InMemory: true, VersionFilterSize: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := twoSlotFilterStore(t)
 	ctx := context.Background()
 	write := func(key string, v storage.Version, ttl time.Duration) (storage.Version, error) {
 		return s.Write(ctx, storage.Op{Key: []byte(key), Value: []byte("x"), IfVersion: v, TTL: ttl})
@@ -201,11 +197,7 @@ func TestVersionFilter(t *testing.T) {
 // whichever key last wrote its slot, and a key that was its slot's last
 // writer is read at exactly its version (where Badger stops searching).
 func TestVersionFilterReads(t *testing.T) {
-	s, err := Open(Options{InMemory: true, VersionFilterSize: 16})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := twoSlotFilterStore(t)
 	ctx := context.Background()
 	latest := map[string]string{}
 	for i := range 60 {
@@ -240,4 +232,16 @@ func TestVersionFilterReads(t *testing.T) {
 			}
 		}
 	}
+}
+
+// twoSlotFilterStore opens an in-memory store whose version filter has
+// two slots, so that keys collide in it all the time.
+func twoSlotFilterStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(Options{InMemory: true, VersionFilterSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
