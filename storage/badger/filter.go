@@ -112,11 +112,7 @@ func (f *versionFilter) wrote(key []byte, ts uint64, ttl bool) {
 // reset forgets every write (Restore brings back older versions). No
 // other call may run meanwhile.
 func (f *versionFilter) reset() {
-	if f == nil {
-		return
-	}
-	for i := range f.slots {
-		f.slots[i].hash = 0
-		f.slots[i].ts.Store(0)
+	if f != nil {
+		clear(f.slots)
 	}
 }
