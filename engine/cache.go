@@ -138,7 +138,7 @@ func (e *Engine) cacheStripe(l *lockSet, id string) (*cacheStripe, uint64) {
 	if e.cachePerStripe == 0 {
 		return nil, 0
 	}
-	h := keyHash(prefixProfile + id)
+	h := profileKeyHash(id)
 	s := int(h % stripes)
 	if !l.holds(s) {
 		return nil, 0

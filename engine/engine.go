@@ -729,6 +729,16 @@ func stripeOf(key string) int { return int(keyHash(key) % stripes) }
 // keyHash is the hash of a store key that picks its lock stripe.
 func keyHash(key string) uint64 { return xxhash.Sum64String(key) }
 
+// profileKeyHash is keyHash(prefixProfile + id), without building the key
+// (a profile id of 32 hex digits makes a key too long for the stack).
+func profileKeyHash(id string) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	d.WriteString(prefixProfile)
+	d.WriteString(id)
+	return d.Sum64()
+}
+
 // locked runs fn holding the stripes of keys, growing the set and running
 // fn again whenever fn returns errRelock. Stripes are always taken in
 // ascending order, so two calls never deadlock. fn must not write before

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -515,7 +514,7 @@ var internalPrefixes = []string{queuePrefix, flushPrefix}
 // reservedPrefix returns the prefix of prefixes that key starts with.
 func reservedPrefix(key []byte, prefixes []string) (string, bool) {
 	for _, p := range prefixes {
-		if strings.HasPrefix(string(key), p) {
+		if len(key) >= len(p) && string(key[:len(p)]) == p { // no copy of key
 			return p, true
 		}
 	}
