@@ -326,8 +326,12 @@ type Store struct {
 	// without reading it back.
 	clock clock
 	// filter spares most conditional writes a lookup (filter.go); nil
-	// when Options.VersionFilterSize is negative.
-	filter *versionFilter
+	// when Options.VersionFilterSize is negative. The seeder fills it
+	// after Open (seed.go), handing its batches to the committer on
+	// seeds (nil without group commit).
+	filter  *versionFilter
+	seeds   chan *seedBatch
+	seeding seeding
 
 	closeOnce sync.Once
 	closeErr  error
@@ -371,6 +375,9 @@ func Open(opts Options) (*Store, error) {
 	s.filter = newVersionFilter(o.VersionFilterSize)
 	if !o.DisableGroupCommit {
 		s.commits = make(chan *commitReq)
+	}
+	s.startSeeding() // before the committer reads s.seeds
+	if s.commits != nil {
 		s.done.Add(1)
 		go s.committer()
 	}
@@ -620,6 +627,7 @@ func (s *Store) Restore(ctx context.Context, r io.Reader) error {
 	// here would win over the snapshot: start from an empty store.
 	s.gcMu.Lock() // no GC step while the contents are replaced
 	defer s.gcMu.Unlock()
+	s.stopSeeding() // its snapshot is of the contents about to go
 	if err := s.db.DropAll(); err != nil {
 		return fmt.Errorf("badger: restore: clear the store: %w", err)
 	}
@@ -678,6 +686,7 @@ func (s *Store) Close() error {
 		s.gate.Close()
 		s.tel.close()
 		close(s.stop)
+		<-s.seeding.done
 		s.done.Wait()
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("badger: close badger: %w", err)

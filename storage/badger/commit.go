@@ -75,12 +75,17 @@ func (s *Store) committer() {
 		c.limit = 1
 	}
 	for {
-		// Wait for work: a new Write, or a transaction applied.
+		// Wait for work: a new Write, a transaction applied, or a batch
+		// of the filter's seeding (seed.go).
 		select {
 		case r := <-s.commits:
 			c.waiting = append(c.waiting, r)
 		case t := <-c.applied:
 			c.finish(t)
+		case b := <-s.seeds:
+			s.filter.seed(b.entries)
+			b.applied <- struct{}{}
+			continue
 		case <-s.stop:
 			return // Close waited for every Write: nothing is in flight
 		}

@@ -36,14 +36,29 @@ const filterTTL = 1 << 63
 // memtable and level, since an older version found first may not be the
 // latest.
 //
-// Only the serialized commit path writes the filter; it is written after
-// the clock has moved past the commit (clock.committed), so a read at a
-// slot's timestamp never reads past the last commit. Reads load the
-// timestamp atomically and need nothing else. Its memory holds no
-// pointers, so the garbage collector skips it.
+// Seeding: a store opened on existing data starts the filter knowing
+// nothing, so until every key had been written once more, conditions were
+// checked in the tree and reads searched every level. Open therefore
+// seeds it in the background (seed.go) from a snapshot taken before the
+// first write: each key's latest version, kept in its slot when later
+// than the slot's. A seeded slot proves conditions at once — its key was
+// at that version at the snapshot, and any write since is later and
+// replaces it — but it bounds the versions of the slot's keys only once
+// every key has been seeded, so reads use no slot until seeding is
+// complete.
+//
+// Only the serialized commit path writes the filter (the seeder hands its
+// batches to it); it is written after the clock has moved past the
+// commit (clock.committed), so a read at a slot's timestamp never reads
+// past the last commit. Reads load the timestamp atomically and need
+// nothing else. Its memory holds no pointers, so the garbage collector
+// skips it.
 type versionFilter struct {
 	slots []filterSlot
 	mask  uint64
+	// complete is false while the filter is being seeded: its slots
+	// prove conditions but do not yet bound versions for reads.
+	complete atomic.Bool
 }
 
 type filterSlot struct {
@@ -61,7 +76,9 @@ func newVersionFilter(size int64) *versionFilter {
 	for n*2*16 <= uint64(size) {
 		n *= 2
 	}
-	return &versionFilter{slots: make([]filterSlot, n), mask: n - 1}
+	f := &versionFilter{slots: make([]filterSlot, n), mask: n - 1}
+	f.complete.Store(true)
+	return f
 }
 
 // holds reports that key is certainly still at version v. Commit path
@@ -80,7 +97,7 @@ func (f *versionFilter) holds(key []byte, v uint64) bool {
 // the filter knows nothing of the key's slot (read at the last commit
 // instead).
 func (f *versionFilter) readTs(key []byte) uint64 {
-	if f == nil {
+	if f == nil || !f.complete.Load() {
 		return 0
 	}
 	return f.slots[xxhash.Sum64(key)&f.mask].ts.Load() &^ filterTTL
@@ -109,10 +126,26 @@ func (f *versionFilter) wrote(key []byte, ts uint64, ttl bool) {
 	sl.ts.Store(ts)
 }
 
-// reset forgets every write (Restore brings back older versions). No
-// other call may run meanwhile.
+// seed records the entries of a seeding batch: each key's version at the
+// snapshot, by hash, with filterTTL when it proves nothing (a deletion, a
+// write with a TTL). A slot keeps the latest timestamp it is given, so
+// whatever was written since the snapshot wins. Commit path only.
+func (f *versionFilter) seed(entries []seedEntry) {
+	for _, e := range entries {
+		sl := &f.slots[e.hash&f.mask]
+		if e.ts&^filterTTL > sl.ts.Load()&^filterTTL {
+			sl.hash = e.hash
+			sl.ts.Store(e.ts)
+		}
+	}
+}
+
+// reset forgets every write (Restore brings back older versions): the
+// filter then describes the writes since, and needs no seeding. No other
+// call may run meanwhile, the seeder included.
 func (f *versionFilter) reset() {
 	if f != nil {
 		clear(f.slots)
+		f.complete.Store(true)
 	}
 }
