@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"sync"
 	"testing"
@@ -206,6 +207,35 @@ func TestCountViewsGlob(t *testing.T) {
 	}
 	if got := countViews(&Env{Now: testNow}, "/x/*", noWindow); got != 0 {
 		t.Errorf("nil Views: %d", got)
+	}
+}
+
+// TestCountViewsTrailingStar checks that a glob ending in its only '*'
+// (matched without path.Match) counts exactly the views path.Match does.
+func TestCountViewsTrailingStar(t *testing.T) {
+	views := map[string]*History{}
+	for i, p := range []string{"/", "/docs", "/docs/", "/docs/a", "/docs/ab", "/docs/a/b", "/docsx", "/blog/a*", "/é/ü", "docs/a", ""} {
+		views[p] = &History{Count: int64(1) << i, First: 1, Last: 1}
+	}
+	env := &Env{Now: testNow, Views: views}
+	for _, pattern := range []string{"*", "/*", "/docs*", "/docs/*", "/docs/a*", "/é/*", "/blog/a*", "docs/*", "/nope/*"} {
+		if _, ok := trailingStar(pattern); !ok {
+			t.Fatalf("%q: not taken for a literal and a trailing '*'", pattern)
+		}
+		var want int64
+		for p, h := range views {
+			if ok, _ := path.Match(pattern, p); ok {
+				want += h.Count
+			}
+		}
+		if got := countViews(env, pattern, noWindow); got != want {
+			t.Errorf("countViews(%q) = %b, path.Match counts %b", pattern, got, want)
+		}
+	}
+	for _, pattern := range []string{"/docs/*/*", "/d?cs/*", `/docs\*`, "/[a-z]*", "/docs/"} {
+		if _, ok := trailingStar(pattern); ok {
+			t.Errorf("%q taken for a literal and a trailing '*'", pattern)
+		}
 	}
 }
 
@@ -468,5 +498,21 @@ func TestMatchContextLooksRarelyAtCheapRules(t *testing.T) {
 	m := make([]bool, 100)
 	if err := s.MatchContext(done, testEnv(), m); !errors.Is(err, context.DeadlineExceeded) || m[0] {
 		t.Errorf("a context done at the start: err %v, matched %v", err, m[:3])
+	}
+}
+
+// BenchmarkCountViewsGlob counts the views matching "/docs/*" among 32
+// page paths, as viewedPage("/docs/*") does on a profile with that many.
+func BenchmarkCountViewsGlob(b *testing.B) {
+	views := map[string]*History{}
+	for i := range 32 {
+		views[fmt.Sprintf("/%s/page-%d", []string{"docs", "blog", "product", "docs/api"}[i%4], i)] = &History{Count: 1, First: 1, Last: 1}
+	}
+	env := &Env{Now: testNow, Views: views}
+	b.ReportAllocs()
+	for b.Loop() {
+		if countViews(env, "/docs/*", noWindow) != 8 {
+			b.Fatal("wrong count")
+		}
 	}
 }

@@ -93,10 +93,27 @@ func countViewsAt(env *Env, nowMilli int64, pattern string, glob bool, window in
 		return h.CountSince(since)
 	}
 	var n int64
+	if prefix, ok := trailingStar(pattern); ok {
+		for p, h := range env.Views {
+			// path.Match's '*' matches any run of bytes but '/'.
+			if strings.HasPrefix(p, prefix) && strings.IndexByte(p[len(prefix):], '/') < 0 {
+				n += h.CountSince(since)
+			}
+		}
+		return n
+	}
 	for p, h := range env.Views {
 		if ok, _ := path.Match(pattern, p); ok {
 			n += h.CountSince(since)
 		}
 	}
 	return n
+}
+
+// trailingStar returns the literal part of a glob that is a literal
+// followed by one '*' (the common "/docs/*"), which matches without
+// path.Match.
+func trailingStar(pattern string) (string, bool) {
+	lit, ok := strings.CutSuffix(pattern, "*")
+	return lit, ok && !isGlob(lit)
 }
