@@ -113,7 +113,7 @@ func (e *encoder) record(r *record) error {
 	}
 	e.varint(r.Created)
 	e.varint(r.Updated)
-	if err := e.valueMap(r.Traits, 0); err != nil {
+	if err := e.traits(r.Traits, r.scratch.traitKeys); err != nil {
 		return err
 	}
 	e.location(&r.Location)
@@ -135,8 +135,8 @@ func (e *encoder) record(r *record) error {
 	e.page(&s.LandingPage)
 	e.bool(s.Landed)
 	e.varint(s.PastLength)
-	e.histories(r.Events)
-	e.histories(r.Views)
+	e.histories(r.Events, r.scratch.eventKeys)
+	e.histories(r.Views, r.scratch.viewKeys)
 
 	start := sortedKeys(e, r.Sticky)
 	e.uvarint(uint64(len(r.Sticky)))
@@ -283,11 +283,32 @@ func (e *encoder) page(p *Page) {
 	e.str(p.Title)
 }
 
-func (e *encoder) histories(m map[string]*rules.History) {
+// histories encodes a history map. order is its keys as last decoded
+// (recordScratch): when they are still exactly its keys, the map is
+// neither iterated nor sorted.
+func (e *encoder) histories(m map[string]*rules.History, order []string) {
+	if len(order) == len(m) {
+		mark := len(e.b)
+		if e.historiesIn(m, order) {
+			return
+		}
+		e.b = e.b[:mark]
+	}
 	start := sortedKeys(e, m)
-	e.uvarint(uint64(len(m)))
-	for _, k := range e.keys[start:] {
-		h := m[k]
+	e.historiesIn(m, e.keys[start:])
+	e.keys = e.keys[:start]
+}
+
+// historiesIn appends m in the order of keys and reports true when keys
+// are m's keys (as many, each in m, strictly increasing); else it stops
+// early, having appended part.
+func (e *encoder) historiesIn(m map[string]*rules.History, keys []string) bool {
+	e.uvarint(uint64(len(keys)))
+	for i, k := range keys {
+		h, ok := m[k]
+		if !ok || i > 0 && keys[i-1] >= k {
+			return false
+		}
 		e.str(k)
 		if h == nil {
 			h = &rules.History{}
@@ -301,7 +322,20 @@ func (e *encoder) histories(m map[string]*rules.History) {
 			e.varint(int64(d.N))
 		}
 	}
-	e.keys = e.keys[:start]
+	return true
+}
+
+// traits encodes a profile's traits, taking their keys from order (as
+// histories does) when they are still the map's keys.
+func (e *encoder) traits(m map[string]any, order []string) error {
+	if len(order) == len(m) {
+		mark := len(e.b)
+		if ok, err := e.valueMapIn(m, order, 0); ok || err != nil {
+			return err
+		}
+		e.b = e.b[:mark]
+	}
+	return e.valueMap(m, 0)
 }
 
 // valueMap encodes a map of trait values: its count, then sorted keys
@@ -319,6 +353,23 @@ func (e *encoder) valueMap(m map[string]any, depth int) error {
 	}
 	e.keys = e.keys[:start]
 	return nil
+}
+
+// valueMapIn is valueMap in the order of keys, reporting false (having
+// appended part) unless keys are m's keys, as historiesIn does.
+func (e *encoder) valueMapIn(m map[string]any, keys []string, depth int) (bool, error) {
+	e.uvarint(uint64(len(keys)))
+	for i, k := range keys {
+		v, ok := m[k]
+		if !ok || i > 0 && keys[i-1] >= k {
+			return false, nil
+		}
+		e.str(k)
+		if err := e.value(v, depth+1); err != nil {
+			return false, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return true, nil
 }
 
 func (e *encoder) value(v any, depth int) error {
@@ -524,7 +575,7 @@ func decodeInto(r *record, b []byte, format byte) error {
 	}
 	r.Created = d.varint()
 	r.Updated = d.varint()
-	r.Traits = d.valueMapInto(old.Traits, 0)
+	r.Traits = d.valueMapInto(old.Traits, 0, &sc.traitKeys)
 	d.location(&r.Location)
 	r.Device.Type = d.str()
 	r.Device.OS = d.str()
@@ -544,8 +595,8 @@ func decodeInto(r *record, b []byte, format byte) error {
 	d.page(&s.LandingPage)
 	s.Landed = d.bool()
 	s.PastLength = d.varint()
-	r.Events = d.histories(old.Events, &sc.events, &sc.eventDays)
-	r.Views = d.histories(old.Views, &sc.views, &sc.viewDays)
+	r.Events = d.histories(old.Events, &sc.events, &sc.eventDays, &sc.eventKeys)
+	r.Views = d.histories(old.Views, &sc.views, &sc.viewDays, &sc.viewKeys)
 	if n := d.count(3); n > 0 {
 		r.Sticky = old.Sticky
 		if r.Sticky == nil {
@@ -666,12 +717,14 @@ func (d *decoder) page(p *Page) {
 	p.Title = d.str()
 }
 
-// histories decodes a history map into m (cleared; nil: a new one). The
-// histories and their daily counts share two arrays, *hsBuf and *daysBuf,
-// reused from an earlier decode when large enough; each Days slice is
-// capped at its length so an append never writes into its neighbour.
-func (d *decoder) histories(m map[string]*rules.History, hsBuf *[]rules.History, daysBuf *[]rules.DayCount) map[string]*rules.History {
+// histories decodes a history map into m (cleared; nil: a new one), and
+// its keys in encoded order into *keys. The histories and their daily
+// counts share two arrays, *hsBuf and *daysBuf, reused from an earlier
+// decode when large enough; each Days slice is capped at its length so an
+// append never writes into its neighbour.
+func (d *decoder) histories(m map[string]*rules.History, hsBuf *[]rules.History, daysBuf *[]rules.DayCount, keys *[]string) map[string]*rules.History {
 	n := d.count(5)
+	*keys = (*keys)[:0]
 	if n == 0 {
 		return m
 	}
@@ -686,6 +739,7 @@ func (d *decoder) histories(m map[string]*rules.History, hsBuf *[]rules.History,
 	defer func() { *daysBuf = days }()
 	for i := range hs {
 		k := d.str()
+		*keys = append(*keys, k)
 		h := &hs[i]
 		h.Count = d.varint()
 		h.First = d.varint()
@@ -710,13 +764,17 @@ func (d *decoder) histories(m map[string]*rules.History, hsBuf *[]rules.History,
 }
 
 func (d *decoder) valueMap(depth int) map[string]any {
-	return d.valueMapInto(nil, depth)
+	return d.valueMapInto(nil, depth, nil)
 }
 
 // valueMapInto decodes a map of values into m (cleared; nil: a new one,
-// or nil when the map is empty).
-func (d *decoder) valueMapInto(m map[string]any, depth int) map[string]any {
+// or nil when the map is empty), and its keys in encoded order into *keys
+// unless keys is nil.
+func (d *decoder) valueMapInto(m map[string]any, depth int, keys *[]string) map[string]any {
 	n := d.count(2)
+	if keys != nil {
+		*keys = (*keys)[:0]
+	}
 	if n == 0 {
 		return m
 	}
@@ -725,6 +783,9 @@ func (d *decoder) valueMapInto(m map[string]any, depth int) map[string]any {
 	}
 	for range n {
 		k := d.str()
+		if keys != nil {
+			*keys = append(*keys, k)
+		}
 		m[k] = d.value(depth + 1)
 		if d.err != nil {
 			return nil

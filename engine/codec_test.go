@@ -272,6 +272,22 @@ func BenchmarkRecordCodec(b *testing.B) {
 			}
 		}
 	})
+	b.Run("encode/binary-decoded", func(b *testing.B) {
+		// A record as Identify writes it: decoded, so the encoder takes
+		// its keys' decoded order instead of sorting.
+		d, err := decodeRecord(bin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		e := &encoder{}
+		b.ReportAllocs()
+		b.SetBytes(int64(len(bin)))
+		for b.Loop() {
+			if _, err := e.encode(d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for name, data := range map[string][]byte{"json": js, "binary": bin} {
 		b.Run("decode/"+name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -282,6 +298,63 @@ func BenchmarkRecordCodec(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestEncodeKeyOrder checks that a decoded record, whose traits' and
+// histories' keys the encoder takes in their decoded order, encodes to
+// the bytes a record of the same content without that order does, after
+// every kind of change to its keys and with a wrong order.
+func TestEncodeKeyOrder(t *testing.T) {
+	h := func(n int64) *rules.History { return &rules.History{Count: n, First: n, Last: n} }
+	changes := map[string]func(r *record){
+		"none":          func(r *record) {},
+		"trait value":   func(r *record) { r.Traits["plan"] = "free" },
+		"trait added":   func(r *record) { r.Traits["zz"] = 1.0 },
+		"trait gone":    func(r *record) { delete(r.Traits, "age") },
+		"trait renamed": func(r *record) { delete(r.Traits, "age"); r.Traits["aaa"] = 2.0 },
+		"traits none":   func(r *record) { r.Traits = nil },
+		"view added":    func(r *record) { r.Views["/a"] = h(1) },
+		"event gone":    func(r *record) { delete(r.Events, "signup") },
+		"event renamed": func(r *record) { delete(r.Events, "signup"); r.Events["a"] = h(2) },
+		"event nil":     func(r *record) { r.Events["signup"] = nil },
+		"order unsorted": func(r *record) {
+			k := r.scratch.eventKeys
+			k[0], k[1] = k[1], k[0]
+		},
+		"order repeated": func(r *record) {
+			r.scratch.eventKeys[1] = r.scratch.eventKeys[0]
+			delete(r.Events, r.scratch.eventKeys[0])
+			r.Events["other"] = h(3)
+		},
+	}
+	full := codecRecords()["full"]
+	stored, err := encodeRecord(nil, full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range changes {
+		r, err := decodeRecord(stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.scratch.traitKeys) != len(full.Traits) || len(r.scratch.eventKeys) != len(full.Events) {
+			t.Fatalf("decoded key order %v %v, want every key", r.scratch.traitKeys, r.scratch.eventKeys)
+		}
+		change(r)
+		got, err := encodeRecord(nil, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain := *r
+		plain.scratch = recordScratch{}
+		want, err := encodeRecord(nil, &plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: a decoded record encodes to other bytes than the same content", name)
+		}
 	}
 }
 

@@ -78,11 +78,16 @@ type record struct {
 }
 
 // recordScratch are arrays a record's decoded histories and exposures
-// point into, kept for the next decode of a pooled record.
+// point into, kept for the next decode of a pooled record, and the keys
+// of its traits and histories in the order last decoded (sorted), which
+// the encoder takes instead of sorting the maps while they are still the
+// maps' keys.
 type recordScratch struct {
 	events, views       []rules.History
 	eventDays, viewDays []rules.DayCount
 	exposed             []int
+
+	traitKeys, eventKeys, viewKeys []string
 }
 
 // live reports whether r is a profile, not a protocol state.
