@@ -29,6 +29,11 @@ func TestJSONSize(t *testing.T) {
 			if err != nil || got != len(b) {
 				t.Errorf("jsonSize = %d, %v; json.Marshal gives %d bytes: %s", got, err, len(b), b)
 			}
+			if bound, ok := jsonSizeBound(v); ok && bound < len(b) {
+				t.Errorf("jsonSizeBound = %d, below json.Marshal's %d bytes: %s", bound, len(b), b)
+			} else if !ok && name != "other Go" {
+				t.Errorf("jsonSizeBound gives no bound")
+			}
 		})
 	}
 	if _, err := jsonSize(map[string]any{"c": make(chan int)}); err == nil {
@@ -39,11 +44,14 @@ func TestJSONSize(t *testing.T) {
 	}
 }
 
-// FuzzJSONSize compares jsonSize with encoding/json on strings and
-// numbers, alone and inside a map and a slice.
+// FuzzJSONSize compares jsonSize, and jsonSizeBound's bound, with
+// encoding/json on strings and numbers, alone and inside a map and a
+// slice.
 func FuzzJSONSize(f *testing.F) {
 	f.Add("a<b>&\"\\\n\u2028\xff", 1e-7)
 	f.Add("", 0.0)
+	f.Add("\u2028", -1.2345678901234567e-7)
+	f.Add("x", -0.0000012345678901234567)
 	f.Fuzz(func(t *testing.T, s string, x float64) {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return
@@ -55,6 +63,9 @@ func FuzzJSONSize(f *testing.F) {
 			}
 			if got, err := jsonSize(v); err != nil || got != len(b) {
 				t.Fatalf("jsonSize(%#v) = %d, %v; json.Marshal gives %d", v, got, err, len(b))
+			}
+			if bound, ok := jsonSizeBound(v); !ok || bound < len(b) {
+				t.Fatalf("jsonSizeBound(%#v) = %d, %v; json.Marshal gives %d", v, bound, ok, len(b))
 			}
 		}
 	})

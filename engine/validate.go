@@ -399,6 +399,48 @@ func jsonSize(v any) (int, error) {
 	return len(b), err
 }
 
+// maxJSONNumber is the longest float64 encoding/json writes:
+// "-0.0000012345678901234567" (17 digits below 1e-6 switch to exponents).
+const maxJSONNumber = 25
+
+// jsonSizeBound returns an upper bound of jsonSize(v) without formatting
+// numbers or scanning strings (a byte escapes to at most 6), or false for
+// a value it does not bound: one jsonSize marshals or rejects.
+func jsonSizeBound(v any) (int, bool) {
+	switch x := v.(type) {
+	case nil, bool:
+		return 5, true
+	case string:
+		return 2 + 6*len(x), true
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return 0, false
+		}
+		return maxJSONNumber, true
+	case map[string]any:
+		n := 2 + len(x) // braces, commas and colons
+		for k, e := range x {
+			m, ok := jsonSizeBound(e)
+			if !ok {
+				return 0, false
+			}
+			n += 2 + 6*len(k) + m
+		}
+		return n, true
+	case []any:
+		n := 2 + len(x)
+		for _, e := range x {
+			m, ok := jsonSizeBound(e)
+			if !ok {
+				return 0, false
+			}
+			n += m
+		}
+		return n, true
+	}
+	return 0, false
+}
+
 // jsonStringSize is the length of s encoded by encoding/json: quoted, with
 // its escapes (HTML characters, U+2028 and U+2029 as \uXXXX, invalid
 // UTF-8 bytes as \ufffd).
@@ -494,6 +536,9 @@ const MaxMergedIDs = 256
 func checkStoredTraits(traits map[string]any) error {
 	if len(traits) == 0 {
 		return nil
+	}
+	if n, ok := jsonSizeBound(traits); ok && n <= MaxTraitsBytes {
+		return nil // within the limit however it encodes
 	}
 	n, err := jsonSize(traits)
 	if err != nil {
