@@ -326,14 +326,16 @@ func (e *encoder) historiesIn(m map[string]*rules.History, keys []string) bool {
 }
 
 // traits encodes a profile's traits, taking their keys from order (as
-// histories does) when they are still the map's keys.
+// histories does) when they are still the map's keys. A value that cannot
+// be encoded is reported by the sorted path, naming the same key whatever
+// the order was.
 func (e *encoder) traits(m map[string]any, order []string) error {
 	if len(order) == len(m) {
-		mark := len(e.b)
-		if ok, err := e.valueMapIn(m, order, 0); ok || err != nil {
-			return err
+		mark, keys := len(e.b), len(e.keys)
+		if e.valueMapIn(m, order, 0) {
+			return nil
 		}
-		e.b = e.b[:mark]
+		e.b, e.keys = e.b[:mark], e.keys[:keys] // a nested map's failure leaves its keys
 	}
 	return e.valueMap(m, 0)
 }
@@ -356,20 +358,21 @@ func (e *encoder) valueMap(m map[string]any, depth int) error {
 }
 
 // valueMapIn is valueMap in the order of keys, reporting false (having
-// appended part) unless keys are m's keys, as historiesIn does.
-func (e *encoder) valueMapIn(m map[string]any, keys []string, depth int) (bool, error) {
+// appended part) unless keys are m's keys, as historiesIn does, or a
+// value cannot be encoded.
+func (e *encoder) valueMapIn(m map[string]any, keys []string, depth int) bool {
 	e.uvarint(uint64(len(keys)))
 	for i, k := range keys {
 		v, ok := m[k]
 		if !ok || i > 0 && keys[i-1] >= k {
-			return false, nil
+			return false
 		}
 		e.str(k)
-		if err := e.value(v, depth+1); err != nil {
-			return false, fmt.Errorf("%s: %w", k, err)
+		if e.value(v, depth+1) != nil {
+			return false
 		}
 	}
-	return true, nil
+	return true
 }
 
 func (e *encoder) value(v any, depth int) error {
