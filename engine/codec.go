@@ -305,8 +305,8 @@ func (e *encoder) histories(m map[string]*rules.History, order []string) {
 func (e *encoder) historiesIn(m map[string]*rules.History, keys []string) bool {
 	e.uvarint(uint64(len(keys)))
 	for i, k := range keys {
-		h, ok := m[k]
-		if !ok || i > 0 && keys[i-1] >= k {
+		h, ok := keyInOrder(m, keys, i)
+		if !ok {
 			return false
 		}
 		e.str(k)
@@ -323,6 +323,13 @@ func (e *encoder) historiesIn(m map[string]*rules.History, keys []string) bool {
 		}
 	}
 	return true
+}
+
+// keyInOrder returns m[keys[i]] and whether keys[i] is in m and greater
+// than keys[i-1]: len(m) keys for which it holds are m's keys, sorted.
+func keyInOrder[V any](m map[string]V, keys []string, i int) (V, bool) {
+	v, ok := m[keys[i]]
+	return v, ok && (i == 0 || keys[i-1] < keys[i])
 }
 
 // traits encodes a profile's traits, taking their keys from order (as
@@ -363,8 +370,8 @@ func (e *encoder) valueMap(m map[string]any, depth int) error {
 func (e *encoder) valueMapIn(m map[string]any, keys []string, depth int) bool {
 	e.uvarint(uint64(len(keys)))
 	for i, k := range keys {
-		v, ok := m[k]
-		if !ok || i > 0 && keys[i-1] >= k {
+		v, ok := keyInOrder(m, keys, i)
+		if !ok {
 			return false
 		}
 		e.str(k)

@@ -110,34 +110,54 @@ func benchGet(b *testing.B, opts badger.Options) {
 	} else {
 		// Reopen after filling: the memtable is flushed, as it would be
 		// for a store opened with profiles from an earlier run.
-		w, err := badger.Open(opts)
-		if err != nil {
-			b.Fatal(err)
-		}
-		fill(b, w, n)
-		if err := w.Close(); err != nil {
-			b.Fatal(err)
-		}
-		s = openBadger(b, opts)
+		s = reopenFilled(b, opts, n, 1)
 	}
 	measureGets(b, s, n)
+}
+
+// reopenFilled fills a store on opts' directory times over (fill), closes
+// it and returns it reopened, once its version filter is seeded (the
+// seeding shares the CPU with the calls measured while it runs).
+func reopenFilled(b *testing.B, opts badger.Options, n, times int) *badger.Store {
+	w, err := badger.Open(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range times {
+		fill(b, w, n)
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	s := openBadger(b, opts)
+	badger.WaitSeeded(s)
+	return s
 }
 
 // measureGets measures Get of random keys among the n that fill wrote,
 // into a reused buffer.
 func measureGets(b *testing.B, s storage.Store, n int) {
+	measureKeys(b, n, func(ctx context.Context, key, dst []byte) []byte {
+		dst, _, err := s.Get(ctx, key, dst)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return dst
+	})
+}
+
+// measureKeys measures op on random keys among the n that fill wrote;
+// op returns its buffer for the next call.
+func measureKeys(b *testing.B, n int, op func(ctx context.Context, key, buf []byte) []byte) {
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(1, 2))
 	key := make([]byte, 0, 32)
-	var dst []byte
+	var buf []byte
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		key = fmt.Appendf(key[:0], "profile/%08d", r.IntN(n))
-		var err error
-		if dst, _, err = s.Get(ctx, key, dst); err != nil {
-			b.Fatal(err)
-		}
+		buf = op(ctx, key, buf)
 	}
 }
 
@@ -168,40 +188,22 @@ func BenchmarkGetOverwritten(b *testing.B) {
 // 100,000 keys of ~1 KB written before (each twice, so older versions sit
 // below the latest): the first update of each key since the store opened,
 // as after every restart. The version filter is seeded from the store's
-// contents once open (WaitSeeded), so the condition is proven without a
-// lookup and the Get stops at the level holding the key; run with
+// contents once open (reopenFilled waits for it), so the condition is
+// proven without a lookup and the Get stops at the level holding the key; run with
 // -benchtime of at most 100000x, so that most keys are updated once.
 func BenchmarkUpdateReopened(b *testing.B) {
 	const n = 100_000
-	ctx := context.Background()
-	opts := badger.Options{Dir: b.TempDir(), GCInterval: -1}
-	w, err := badger.Open(opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for range 2 {
-		fill(b, w, n)
-	}
-	if err := w.Close(); err != nil {
-		b.Fatal(err)
-	}
-	s := openBadger(b, opts)
-	badger.WaitSeeded(s)
-	r := rand.New(rand.NewPCG(1, 2))
-	key := make([]byte, 0, 32)
-	var dst []byte
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		key = fmt.Appendf(key[:0], "profile/%08d", r.IntN(n))
-		var v storage.Version
-		if dst, v, err = s.Get(ctx, key, dst); err != nil {
+	s := reopenFilled(b, badger.Options{Dir: b.TempDir(), GCInterval: -1}, n, 2)
+	measureKeys(b, n, func(ctx context.Context, key, dst []byte) []byte {
+		dst, v, err := s.Get(ctx, key, dst)
+		if err != nil {
 			b.Fatal(err)
 		}
 		if _, err := s.Write(ctx, storage.Op{Key: key, Value: dst, IfVersion: v}); err != nil {
 			b.Fatal(err)
 		}
-	}
+		return dst
+	})
 }
 
 // fill writes n ~1 KB values at profile/00000000... from 64 goroutines

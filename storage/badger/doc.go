@@ -42,8 +42,10 @@
 //
 // A store opened on existing data seeds the filter in the background with
 // the latest version of every key, read from a snapshot taken before the
-// first write (seed.go; a key-only pass over the tree, 0.8 s for a
-// million profiles), so that the first update of each key after a restart
+// first write (seed.go; a key-only pass over the tree, which takes about
+// a microsecond of one core per key — 0.12 s for 100,000 keys, 0.8 s for
+// a million profiles — while the store serves calls), so that the first
+// update of each key after a restart
 // takes the same fast path as later ones: conditions are proven at once,
 // and reads use the filter once the pass is complete. A Get and a
 // conditional write of each of 100,000 keys after reopening took 26 µs
