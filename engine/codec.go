@@ -303,13 +303,7 @@ func (e *encoder) histories(m map[string]*rules.History, order []string) {
 // are m's keys (as many, each in m, strictly increasing); else it stops
 // early, having appended part.
 func (e *encoder) historiesIn(m map[string]*rules.History, keys []string) bool {
-	e.uvarint(uint64(len(keys)))
-	for i, k := range keys {
-		h, ok := keyInOrder(m, keys, i)
-		if !ok {
-			return false
-		}
-		e.str(k)
+	return inOrder(e, m, keys, func(h *rules.History) bool {
 		if h == nil {
 			h = &rules.History{}
 		}
@@ -321,8 +315,8 @@ func (e *encoder) historiesIn(m map[string]*rules.History, keys []string) bool {
 			e.varint(int64(d.Day))
 			e.varint(int64(d.N))
 		}
-	}
-	return true
+		return true
+	})
 }
 
 // keyInOrder returns m[keys[i]] and whether keys[i] is in m and greater
@@ -368,6 +362,13 @@ func (e *encoder) valueMap(m map[string]any, depth int) error {
 // appended part) unless keys are m's keys, as historiesIn does, or a
 // value cannot be encoded.
 func (e *encoder) valueMapIn(m map[string]any, keys []string, depth int) bool {
+	return inOrder(e, m, keys, func(v any) bool { return e.value(v, depth+1) == nil })
+}
+
+// inOrder appends the count of keys, then each key and, by value, its
+// value in m, while keyInOrder holds and value succeeds; it reports
+// whether all were appended.
+func inOrder[V any](e *encoder, m map[string]V, keys []string, value func(V) bool) bool {
 	e.uvarint(uint64(len(keys)))
 	for i, k := range keys {
 		v, ok := keyInOrder(m, keys, i)
@@ -375,7 +376,7 @@ func (e *encoder) valueMapIn(m map[string]any, keys []string, depth int) bool {
 			return false
 		}
 		e.str(k)
-		if e.value(v, depth+1) != nil {
+		if !value(v) {
 			return false
 		}
 	}
