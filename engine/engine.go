@@ -460,7 +460,7 @@ func (e *Engine) loadLocked(ctx context.Context, l *lockSet, id string) (*record
 		bufp := e.bufs.Get().(*[]byte)
 		defer e.bufs.Put(bufp)
 		var err error
-		if enc, v, err = e.store.Get(ctx, []byte(prefixProfile+id), *bufp); err != nil {
+		if enc, v, err = e.store.Get(ctx, l.profileKey(id), *bufp); err != nil {
 			return nil, err
 		}
 		*bufp = enc
@@ -709,6 +709,20 @@ type lockSet struct {
 	// call that writes nothing (preflight), whose answer must not rest
 	// on a copy another process may have made stale.
 	noCache bool
+	// keyBuf holds the store key profileKey builds, in kbuf while it fits
+	// (a 32-digit id's key does not fit a conversion's stack buffer).
+	keyBuf []byte
+	kbuf   [64]byte
+}
+
+// profileKey returns the store key p/<id> in l's buffer, valid until the
+// next call: for a store call, which retains no slice passed to it.
+func (l *lockSet) profileKey(id string) []byte {
+	if l.keyBuf == nil {
+		l.keyBuf = l.kbuf[:0]
+	}
+	l.keyBuf = append(append(l.keyBuf[:0], prefixProfile...), id...)
+	return l.keyBuf
 }
 
 // need returns nil when key's stripe is held, else adds key and returns

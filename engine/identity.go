@@ -176,7 +176,7 @@ func (e *Engine) writeRecord(ctx context.Context, l *lockSet, rec *record) error
 	if err := checkRecordSize(len(enc)); err != nil {
 		return err
 	}
-	op := storage.Op{Key: []byte(prefixProfile + rec.ID), Value: enc, TTL: e.opts.ProfileTTL}
+	op := storage.Op{Key: l.profileKey(rec.ID), Value: enc, TTL: e.opts.ProfileTTL}
 	if rec.ver != 0 {
 		op.IfVersion = rec.ver
 	} else {
