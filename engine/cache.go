@@ -33,7 +33,7 @@ const DefaultCacheBytes = 64 << 20
 // share of the bytes, replaced least recently used first.
 type cacheStripe struct {
 	entries []cacheEntry
-	bytes   int // of the entries' records
+	bytes   int // the capacity of the entries' arrays
 	clock   uint64
 }
 
@@ -67,7 +67,9 @@ func (e *Engine) cacheGet(l *lockSet, id string) ([]byte, storage.Version) {
 
 // cachePut caches enc, the encoding of profile id just written at version
 // v, evicting the entries used least recently while the stripe is over
-// its share. The caller holds the stripe of "p/"+id.
+// its share; the new record is copied into the array of the last entry
+// evicted, so a full cache allocates no array per put. The caller holds
+// the stripe of "p/"+id.
 func (e *Engine) cachePut(l *lockSet, id string, v storage.Version, enc []byte) {
 	c, h := e.cacheStripe(l, id)
 	if c == nil || len(enc) > e.cachePerStripe {
@@ -81,13 +83,19 @@ func (e *Engine) cachePut(l *lockSet, id string, v storage.Version, enc []byte) 
 		}
 	}
 	if slot < 0 {
+		// The last entry evicted takes the new record, in its array.
 		for c.bytes+len(enc) > e.cachePerStripe {
-			c.evict()
+			if slot >= 0 {
+				c.entries[slot].enc = nil
+			}
+			slot = c.evict()
 		}
 		for i := range c.entries {
+			if slot >= 0 {
+				break
+			}
 			if c.entries[i].ver == 0 {
 				slot = i
-				break
 			}
 		}
 		if slot < 0 {
@@ -96,14 +104,24 @@ func (e *Engine) cachePut(l *lockSet, id string, v storage.Version, enc []byte) 
 		}
 	}
 	en := &c.entries[slot]
-	c.bytes += len(enc) - len(en.enc)
 	c.clock++
 	if en.id != id {
 		// A record's id is a substring of its whole decoded record;
 		// keeping it would keep the record.
 		id = strings.Clone(id)
 	}
-	*en = cacheEntry{hash: h, id: id, ver: v, enc: append(en.enc[:0], enc...), used: c.clock}
+	if en.ver != 0 {
+		c.bytes -= cap(en.enc) // replaced; a free entry's array is not counted
+	}
+	buf := en.enc[:0]
+	if cap(buf) < len(enc) {
+		buf = make([]byte, 0, len(enc)) // not append's doubling: the budget counts it
+	}
+	*en = cacheEntry{hash: h, id: id, ver: v, enc: append(buf, enc...), used: c.clock}
+	c.bytes += cap(en.enc)
+	for c.bytes > e.cachePerStripe { // an array larger than the record
+		c.entries[c.evict()].enc = nil
+	}
 }
 
 // cacheDrop forgets profile id. The caller holds its stripe.
@@ -111,15 +129,17 @@ func (e *Engine) cacheDrop(l *lockSet, id string) {
 	if c, h := e.cacheStripe(l, id); c != nil {
 		for i := range c.entries {
 			if en := &c.entries[i]; en.hash == h && en.ver != 0 && en.id == id {
-				c.bytes -= len(en.enc)
+				c.bytes -= cap(en.enc)
 				*en = cacheEntry{}
 			}
 		}
 	}
 }
 
-// evict frees the entry used least recently.
-func (c *cacheStripe) evict() {
+// evict frees the entry used least recently and returns its index. Its
+// array stays, uncounted, for the caller to reuse or drop: the budget
+// counts the arrays of the entries held (their capacity).
+func (c *cacheStripe) evict() int {
 	victim := -1
 	for i := range c.entries {
 		if en := &c.entries[i]; en.ver != 0 && (victim < 0 || en.used < c.entries[victim].used) {
@@ -127,8 +147,9 @@ func (c *cacheStripe) evict() {
 		}
 	}
 	en := &c.entries[victim]
-	c.bytes -= len(en.enc)
-	*en = cacheEntry{} // its array goes too: the budget counts what is held
+	c.bytes -= cap(en.enc)
+	*en = cacheEntry{enc: en.enc[:0]}
+	return victim
 }
 
 // cacheStripe returns the cache stripe of profile id and the hash of its

@@ -345,3 +345,28 @@ func TestCacheBounded(t *testing.T) {
 		t.Errorf("stripe holds %v (%d bytes of %d), want %v", held, c.bytes, e.cachePerStripe, ids[1:])
 	}
 }
+
+// BenchmarkCachePutFull puts records of ~1.2 KB of distinct profiles into
+// one full stripe, as uniform traffic over many more profiles than the
+// cache holds does: every put evicts.
+func BenchmarkCachePutFull(b *testing.B) {
+	e := &Engine{cachePerStripe: 16 << 10} // 13 records a stripe
+	const s = 7
+	var ids []string
+	for i := 0; len(ids) < 64; i++ {
+		if id := fmt.Sprintf("%032x", i); stripeOf(prefixProfile+id) == s {
+			ids = append(ids, id)
+		}
+	}
+	l := &lockSet{stripes: []int{s}}
+	enc := bytes.Repeat([]byte("r"), 1200)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		e.cachePut(l, ids[i%len(ids)], storage.Version(i+1), enc)
+		i++
+	}
+	if c := &e.cache[s]; c.bytes > e.cachePerStripe {
+		b.Fatalf("stripe holds %d bytes, over its %d", c.bytes, e.cachePerStripe)
+	}
+}
