@@ -115,7 +115,10 @@ func (e *Engine) cachePut(l *lockSet, id string, v storage.Version, enc []byte) 
 	}
 	buf := en.enc[:0]
 	if cap(buf) < len(enc) {
-		buf = make([]byte, 0, len(enc)) // not append's doubling: the budget counts it
+		// An eighth of room, so that the next, slightly larger, record
+		// of another profile fits too; not append's doubling, which the
+		// budget would count.
+		buf = make([]byte, 0, len(enc)+len(enc)/8)
 	}
 	*en = cacheEntry{hash: h, id: id, ver: v, enc: append(buf, enc...), used: c.clock}
 	c.bytes += cap(en.enc)
