@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/tailorhq/tailor/storage"
@@ -90,13 +91,8 @@ func (e *Engine) cachePut(l *lockSet, id string, v storage.Version, enc []byte) 
 			}
 			slot = c.evict()
 		}
-		for i := range c.entries {
-			if slot >= 0 {
-				break
-			}
-			if c.entries[i].ver == 0 {
-				slot = i
-			}
+		if slot < 0 {
+			slot = slices.IndexFunc(c.entries, func(en cacheEntry) bool { return en.ver == 0 })
 		}
 		if slot < 0 {
 			c.entries = append(c.entries, cacheEntry{})

@@ -709,20 +709,17 @@ type lockSet struct {
 	// call that writes nothing (preflight), whose answer must not rest
 	// on a copy another process may have made stale.
 	noCache bool
-	// keyBuf holds the store key profileKey builds, in kbuf while it fits
-	// (a 32-digit id's key does not fit a conversion's stack buffer).
-	keyBuf []byte
-	kbuf   [64]byte
+	// keyBuf holds the store key profileKey builds (a 32-digit id's key
+	// does not fit a conversion's stack buffer; a key longer than keyBuf
+	// is allocated).
+	keyBuf [64]byte
 }
 
-// profileKey returns the store key p/<id> in l's buffer, valid until the
-// next call: for a store call, which retains no slice passed to it.
+// profileKey returns the store key p/<id>, in l's buffer while it fits,
+// valid until the next call: for a store call, which retains no slice
+// passed to it.
 func (l *lockSet) profileKey(id string) []byte {
-	if l.keyBuf == nil {
-		l.keyBuf = l.kbuf[:0]
-	}
-	l.keyBuf = append(append(l.keyBuf[:0], prefixProfile...), id...)
-	return l.keyBuf
+	return append(append(l.keyBuf[:0], prefixProfile...), id...)
 }
 
 // need returns nil when key's stripe is held, else adds key and returns

@@ -66,7 +66,7 @@ func (s *Store) seed(txn *badger.Txn) {
 	for it.Rewind(); it.Valid(); it.Next() {
 		item := it.Item()
 		key := item.Key()
-		if last != nil && bytes.Equal(key, last) {
+		if bytes.Equal(key, last) { // keys are never empty
 			continue // an older version
 		}
 		last = append(last[:0], key...)
