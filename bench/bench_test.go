@@ -13,6 +13,7 @@ import (
 	"github.com/tailorhq/tailor/bench/runner"
 	"github.com/tailorhq/tailor/bench/workload"
 	"github.com/tailorhq/tailor/engine"
+	"github.com/tailorhq/tailor/internal/cputime"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/storage/badger"
 )
@@ -44,13 +45,13 @@ func BenchmarkAudiences(b *testing.B) {
 			}
 			matched := make([]bool, n)
 			b.ReportAllocs()
-			cpu0 := runner.CPUTime()
+			cpu0 := cputime.Process()
 			for i := 0; b.Loop(); i++ {
 				if err := set.Match(&envs[i&1023], matched); err != nil {
 					b.Fatal(err)
 				}
 			}
-			cpu := float64((runner.CPUTime() - cpu0).Nanoseconds()) / float64(b.N)
+			cpu := float64((cputime.Process() - cpu0).Nanoseconds()) / float64(b.N)
 			b.ReportMetric(cpu, "cpu-ns/op")
 			b.ReportMetric(cpu/float64(n), "cpu-ns/audience")
 		})
@@ -105,9 +106,9 @@ func BenchmarkIdentifyStored(b *testing.B) {
 			var seq atomic.Uint64
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := runner.CPUTime()
+			cpu0 := cputime.Process()
 			defer func() {
-				b.ReportMetric(float64((runner.CPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64((cputime.Process()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 			}()
 			b.RunParallel(func(pb *testing.PB) {
 				s := seq.Add(1 << 32)

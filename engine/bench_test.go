@@ -8,11 +8,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tailorhq/tailor/engine"
+	"github.com/tailorhq/tailor/internal/cputime"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/storage/badger"
 )
@@ -297,17 +297,8 @@ func benchIdentify(b *testing.B, e *engine.Engine, zipf bool) {
 // goroutine of the process (the store's, the GC) and so is an upper bound
 // of the benchmarked code's own cost.
 func reportCPU(b *testing.B) func() {
-	c0 := cpuTime()
-	return func() { b.ReportMetric(float64(cpuTime()-c0)/float64(b.N), "cpu-ns/op") }
-}
-
-// cpuTime returns the user and system CPU time this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	c0 := cputime.Process()
+	return func() { b.ReportMetric(float64(cputime.Process()-c0)/float64(b.N), "cpu-ns/op") }
 }
 
 // peerRules is the common peer scenario of issue 6, target 1: one audience

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/tailorhq/tailor/bench/report"
 )
@@ -77,15 +76,4 @@ func diskUsage(info os.FileInfo) int64 {
 		return st.Blocks * 512
 	}
 	return info.Size()
-}
-
-// CPUTime returns the user plus system CPU time this process has used, all
-// threads included (0 where getrusage is unavailable). On a shared machine
-// CPU time per operation is a steadier measure of cost than wall time.
-func CPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

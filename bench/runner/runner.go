@@ -22,6 +22,7 @@ import (
 	"github.com/tailorhq/tailor/bench/report"
 	"github.com/tailorhq/tailor/bench/workload"
 	"github.com/tailorhq/tailor/engine"
+	"github.com/tailorhq/tailor/internal/cputime"
 	"github.com/tailorhq/tailor/rules"
 	"github.com/tailorhq/tailor/storage/badger"
 	"github.com/tailorhq/tailor/storage/redis"
@@ -359,7 +360,7 @@ func drive(ctx context.Context, cfg *Config, rep *report.Report, n int, op func(
 			return fmt.Errorf("runner: cpu profile: %w", err)
 		}
 	}
-	cpu0 := CPUTime()
+	cpu0 := cputime.Process()
 	start := time.Now()
 	stopProgress := progress(cfg.Progress, start, &done)
 	var wg sync.WaitGroup
@@ -391,7 +392,7 @@ func drive(ctx context.Context, cfg *Config, rep *report.Report, n int, op func(
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu := CPUTime() - cpu0
+	cpu := cputime.Process() - cpu0
 	if cfg.CPUProfile != nil {
 		pprof.StopCPUProfile()
 	}
