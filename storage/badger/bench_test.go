@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/tailorhq/tailor/internal/cputime"
 	"github.com/tailorhq/tailor/storage"
 	"github.com/tailorhq/tailor/storage/badger"
 )
@@ -155,10 +156,12 @@ func measureKeys(b *testing.B, n int, op func(ctx context.Context, key, buf []by
 	var buf []byte
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cputime.Process()
 	for b.Loop() {
 		key = fmt.Appendf(key[:0], "profile/%08d", r.IntN(n))
 		buf = op(ctx, key, buf)
 	}
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkGetOverwritten measures Get as a server makes it: among
@@ -206,16 +209,75 @@ func BenchmarkUpdateReopened(b *testing.B) {
 	})
 }
 
+// BenchmarkUpdateSplit weighs, on the store's side, writing less than the
+// whole record per Identify (issue 13): each op is a visit to one of
+// 50,000 profiles, with value-log GC running (8 MiB value-log files, so
+// that every case reaches its steady state in a short run).
+//
+//   - whole: Get the ~1 KB record and write it back whole, on condition
+//     of the version read (what the engine does).
+//   - split: the record's 256 bytes a visit changes live under a key of
+//     their own; Get the record and that section, and write only the
+//     section back on condition of its version. The record itself is
+//     never rewritten: the best case of such a design.
+//   - whole-256: as whole, with records of 256 bytes: what the write
+//     would cost if it were smaller and nothing more were read.
+//
+// cpu-ns/op counts the whole process (the committer, Badger's writer,
+// compactions, the GC), which is what the engine pays per call.
+func BenchmarkUpdateSplit(b *testing.B) {
+	const n = 50_000
+	small := benchValue[:256]
+	for _, c := range []struct {
+		name   string
+		record []byte
+		split  bool
+	}{{"whole", benchValue, false}, {"split", benchValue, true}, {"whole-256", small, false}} {
+		b.Run(c.name, func(b *testing.B) {
+			s := openBadger(b, badger.Options{Dir: b.TempDir(), ValueLogFileSize: 8 << 20})
+			fillKeys(b, s, n, "profile/", c.record)
+			if c.split {
+				fillKeys(b, s, n, "section/", small)
+			}
+			var sectionKey, sectionBuf []byte
+			measureKeys(b, n, func(ctx context.Context, key, dst []byte) []byte {
+				dst, v, err := s.Get(ctx, key, dst)
+				if err != nil {
+					b.Fatal(err)
+				}
+				op := storage.Op{Key: key, Value: dst, IfVersion: v}
+				if c.split {
+					sectionKey = append(append(sectionKey[:0], "section/"...), key[len("profile/"):]...)
+					if sectionBuf, v, err = s.Get(ctx, sectionKey, sectionBuf); err != nil {
+						b.Fatal(err)
+					}
+					op = storage.Op{Key: sectionKey, Value: small, IfVersion: v}
+				}
+				if _, err := s.Write(ctx, op); err != nil {
+					b.Fatal(err)
+				}
+				return dst
+			})
+		})
+	}
+}
+
 // fill writes n ~1 KB values at profile/00000000... from 64 goroutines
 // (group commit puts them in few transactions).
 func fill(tb testing.TB, s storage.Store, n int) {
+	tb.Helper()
+	fillKeys(tb, s, n, "profile/", benchValue)
+}
+
+// fillKeys writes value at n keys prefix00000000... as fill does.
+func fillKeys(tb testing.TB, s storage.Store, n int, prefix string, value []byte) {
 	tb.Helper()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range 64 {
 		wg.Go(func() {
 			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
-				if _, err := s.Write(context.Background(), storage.Op{Key: fmt.Appendf(nil, "profile/%08d", i), Value: benchValue}); err != nil {
+				if _, err := s.Write(context.Background(), storage.Op{Key: fmt.Appendf([]byte(prefix), "%08d", i), Value: value}); err != nil {
 					tb.Error(err)
 					return
 				}
