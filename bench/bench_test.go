@@ -106,10 +106,7 @@ func BenchmarkIdentifyStored(b *testing.B) {
 			var seq atomic.Uint64
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := cputime.Process()
-			defer func() {
-				b.ReportMetric(float64((cputime.Process()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
-			}()
+			defer cputime.Report(b)()
 			b.RunParallel(func(pb *testing.PB) {
 				s := seq.Add(1 << 32)
 				for pb.Next() {

@@ -268,7 +268,7 @@ func benchIdentify(b *testing.B, e *engine.Engine, zipf bool) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
-	defer reportCPU(b)()
+	defer cputime.Report(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		r := rand.New(rand.NewPCG(seed.Add(1), 7))
 		next := func() int { return r.IntN(benchProfiles) }
@@ -287,18 +287,6 @@ func benchIdentify(b *testing.B, e *engine.Engine, zipf bool) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
-}
-
-// reportCPU starts measuring the CPU time the process uses and returns the
-// function that reports it per op as "cpu-ns/op" (call it after the timed
-// loop). The machine the figures come from is shared by several people
-// compiling and testing: wall time per op (ns/op) includes time the
-// benchmark spent waiting for a core, CPU time does not. It counts every
-// goroutine of the process (the store's, the GC) and so is an upper bound
-// of the benchmarked code's own cost.
-func reportCPU(b *testing.B) func() {
-	c0 := cputime.Process()
-	return func() { b.ReportMetric(float64(cputime.Process()-c0)/float64(b.N), "cpu-ns/op") }
 }
 
 // peerRules is the common peer scenario of issue 6, target 1: one audience
@@ -336,7 +324,7 @@ func BenchmarkPeerScenario(b *testing.B) {
 	var d engine.Decider
 	dst := make([]engine.Decision, 0, 1)
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer cputime.Report(b)()
 	i := 0
 	for b.Loop() {
 		out, err := d.Decide(set, env, engine.Visitor{StableID: ids[i&1023]}, dst[:0])
@@ -361,7 +349,7 @@ func BenchmarkAllocate20(b *testing.B) {
 	now := time.Now()
 	dst := make([]engine.Decision, 0, len(set.Experiences))
 	b.ReportAllocs()
-	defer reportCPU(b)()
+	defer cputime.Report(b)()
 	i, n := 0, 0
 	for b.Loop() {
 		n += len(engine.Allocate(set, matched, engine.Visitor{StableID: ids[i&1023], Sticky: sticky}, now, dst[:0]))

@@ -422,12 +422,9 @@ func benchMatch(b *testing.B, s *Set, env *Env) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	start := cputime.Process()
+	defer cputime.Report(b)()
 	for b.Loop() {
 		_ = s.Match(env, m)
-	}
-	if cpu := cputime.Process() - start; cpu > 0 {
-		b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
 	}
 }
 

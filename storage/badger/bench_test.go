@@ -156,12 +156,11 @@ func measureKeys(b *testing.B, n int, op func(ctx context.Context, key, buf []by
 	var buf []byte
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cputime.Process()
+	defer cputime.Report(b)()
 	for b.Loop() {
 		key = fmt.Appendf(key[:0], "profile/%08d", r.IntN(n))
 		buf = op(ctx, key, buf)
 	}
-	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkGetOverwritten measures Get as a server makes it: among
